@@ -1,0 +1,307 @@
+"""The model bundle: the one thing training hands to serving and batch scoring.
+
+A bundle is the fitted pipeline, its label set, the action thresholds and metadata (version, creation time,
+library versions, training-data hash and counts, training config, validation metrics). On disk it is a folder:
+
+    model.joblib     the pipeline and plain dicts, written by joblib
+    metadata.json    everything readable, plus the SHA-256 of model.joblib
+
+Unpickling runs code, so `load` reads metadata.json first and refuses a model.joblib whose hash, format version
+or scikit-learn version does not match before it is ever unpickled. (The hash guards against corruption and
+accidental swaps; someone who can write both files can still replace both.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import sklearn
+from sklearn.pipeline import Pipeline
+
+from model.actions import Thresholds, decide_actions
+from model.context import ArticleContext
+from model.errors import BundleError, BundleIntegrityError, BundleNotFoundError, ClassifyError
+from model.explain import Explainer
+from model.features import CommentContextFeatures, ContextBatch
+from model.text import normalize_text
+from model.types import Article, Classification, Comment
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether a pickled pipeline behaves the same when loaded."""
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": __import__("scipy").__version__,
+        "pandas": pd.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+@dataclass
+class ModelBundle:
+    """A fitted comment model with everything needed to use it, and nothing that needs training code."""
+
+    pipeline: Pipeline
+    labels: tuple[str, ...]
+    thresholds: Thresholds
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        features = self.pipeline.named_steps["features"]
+        classifier = self.pipeline.named_steps["classifier"]
+        if not isinstance(features, CommentContextFeatures):
+            raise BundleError("a bundle's pipeline must start with CommentContextFeatures")
+        classes = [str(c) for c in classifier.classes_]
+        if sorted(classes) != sorted(self.labels):
+            raise BundleError(f"bundle labels {self.labels} do not match the classifier's classes {classes}")
+        order = [classes.index(label) for label in self.labels]
+        coef = _full_width(np.asarray(classifier.coef_, dtype=np.float64), self.pipeline, features)
+        intercept = np.asarray(classifier.intercept_, dtype=np.float64)
+        if coef.shape[0] == 1:  # binary logistic regression: one weight vector for classes_[1]
+            coef = np.vstack([-coef[0] / 2.0, coef[0] / 2.0])
+            intercept = np.array([-intercept[0] / 2.0, intercept[0] / 2.0])
+        self._features: CommentContextFeatures = features
+        self._weights = np.ascontiguousarray(coef[order])
+        # features × labels, C-contiguous: scipy copies a transposed view on every product otherwise
+        self._weights_by_feature = np.ascontiguousarray(self._weights.T)
+        self._intercept = intercept[order]
+        self._explainer = Explainer(features, self._weights)
+
+    # -- identity -----------------------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unversioned"))
+
+    # -- scoring ------------------------------------------------------------------------------------------
+    def scores_from_features(self, matrix: sp.csr_matrix) -> np.ndarray:
+        """Class probabilities (columns in `labels` order) from a feature matrix.
+
+        The same softmax as LogisticRegression.predict_proba, without its per-call validation, which costs
+        more than the arithmetic for a single comment.
+        """
+        logits = np.asarray(matrix @ self._weights_by_feature) + self._intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        return logits
+
+    def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities for a frame with columns text, article_key, title, body (+ comment_id, parent_id)."""
+        return self.scores_from_features(self._features.transform(frame))
+
+    def actions(self, scores: np.ndarray) -> np.ndarray:
+        """approve / review / reject for each row of scores."""
+        return decide_actions(scores, self.labels, self.thresholds)
+
+    def article_context(self, article: Article) -> ArticleContext:
+        """Vectorise an article once; pass the result to `classify` to reuse it across calls."""
+        title, _ = self._features.vectorize([normalize_text(article.title)])
+        body, _ = self._features.vectorize([normalize_text(article.body)])
+        return ArticleContext(article=article, title_vector=title, body_vector=body)
+
+    def classify(
+        self,
+        article: Article,
+        comments: Sequence[Comment],
+        *,
+        context: ArticleContext | None = None,
+        explain: bool = True,
+        remember: bool = False,
+    ) -> list[Classification]:
+        """Classify comments under one article: one result per comment, in order, always the same shape.
+
+        `parent_id` may name another comment of this call or one that `context` already remembers. With
+        `remember=True` the comments join the context's thread, so later calls see them as the thread and as
+        parents. Raises ClassifyError for duplicate ids, unknown parents and empty texts.
+        """
+        if context is None:
+            context = self.article_context(article)
+        if not comments:
+            return []
+        texts = [normalize_text(c.text) for c in comments]
+        positions = _check_comments(comments, texts)
+        vectors, totals = self._features.vectorize(texts)
+        parent_rows, parents = context.parent_rows(comments, positions, vectors)
+        n = len(comments)
+        zeros = np.zeros(n, dtype=np.int64)
+        prior_sum, prior_count = context.thread_state()
+        batch = ContextBatch(
+            texts=texts, comments=vectors, term_totals=totals, article_rows=zeros,
+            titles=context.title_vector, bodies=context.body_vector,
+            parent_rows=parent_rows, parents=parents, thread_groups=zeros,
+            thread_prior_sums=prior_sum, thread_prior_counts=np.array([prior_count], dtype=np.float64),
+        )
+        matrix = self._features.transform_batch(batch)
+        scores = self.scores_from_features(matrix)
+        predicted = np.argmax(scores, axis=1)
+        actions = self.actions(scores)
+        reasons = self._explainer.reasons(matrix, predicted, texts) if explain else [[] for _ in range(n)]
+        if remember:
+            context.remember([c.id for c in comments], vectors)
+        return [
+            Classification(
+                id=comment.id,
+                label=self.labels[predicted[i]],
+                scores={label: round(float(scores[i, j]), 6) for j, label in enumerate(self.labels)},
+                action=str(actions[i]),
+                reasons=reasons[i],
+            )
+            for i, comment in enumerate(comments)
+        ]
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write model.joblib and metadata.json into `directory` (created if needed); return the folder."""
+        folder = Path(directory)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            payload = {
+                "format_version": FORMAT_VERSION,
+                "pipeline": self.pipeline,
+                "labels": list(self.labels),
+                "thresholds": self.thresholds.to_dict(),
+                "metadata": self.metadata,
+            }
+            model_path = folder / MODEL_FILE
+            _atomic_write(model_path, lambda handle: joblib.dump(payload, handle, compress=3))
+            metadata = {
+                **self.metadata,
+                "format_version": FORMAT_VERSION,
+                "labels": list(self.labels),
+                "thresholds": self.thresholds.to_dict(),
+                "library_versions": self.metadata.get("library_versions", library_versions()),
+                "model_file": MODEL_FILE,
+                "model_sha256": _sha256(model_path),
+            }
+            text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
+            _atomic_write(folder / METADATA_FILE, lambda handle: handle.write(text.encode("utf-8")))
+        except OSError as error:
+            raise BundleError(f"cannot write the model bundle to {folder}: {error.strerror or error}") from error
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ModelBundle:
+        """Load a bundle folder (or its model.joblib), checking hash, format and library versions first."""
+        folder = Path(path)
+        if folder.is_file():
+            folder = folder.parent
+        model_path, metadata_path = folder / MODEL_FILE, folder / METADATA_FILE
+        if not model_path.exists() or not metadata_path.exists():
+            raise BundleNotFoundError(
+                f"no model bundle at {folder} (expected {MODEL_FILE} and {METADATA_FILE}); "
+                "train one with `moderate train --out " + str(folder) + "`"
+            )
+        metadata = _read_metadata(metadata_path)
+        _check_compatible(metadata, metadata_path)
+        actual = _sha256(model_path)
+        if actual != metadata.get("model_sha256"):
+            raise BundleIntegrityError(
+                f"{model_path}: SHA-256 {actual[:12]}… does not match {METADATA_FILE} "
+                f"({str(metadata.get('model_sha256'))[:12]}…); the file is corrupt or was replaced, "
+                "so it is not loaded"
+            )
+        try:
+            payload = joblib.load(model_path)
+        except Exception as error:  # a truncated or foreign pickle can raise nearly anything
+            raise BundleIntegrityError(f"{model_path}: cannot be read ({type(error).__name__}: {error})") from error
+        if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+            raise BundleIntegrityError(f"{model_path}: not a model bundle of format version {FORMAT_VERSION}")
+        return cls(
+            pipeline=payload["pipeline"],
+            labels=tuple(payload["labels"]),
+            thresholds=Thresholds.from_dict(payload["thresholds"]),
+            metadata=payload["metadata"],
+        )
+
+
+def _full_width(coef: np.ndarray, pipeline: Pipeline, features: CommentContextFeatures) -> np.ndarray:
+    """Classifier weights over every feature column, zero where a selection step dropped the column."""
+    if "select" not in pipeline.named_steps:
+        return coef
+    support = pipeline.named_steps["select"].get_support()
+    full = np.zeros((coef.shape[0], features.n_features_out_), dtype=np.float64)
+    full[:, support] = coef
+    return full
+
+
+def _check_comments(comments: Sequence[Comment], texts: list[str]) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for index, (comment, text) in enumerate(zip(comments, texts, strict=True)):
+        if comment.id in positions:
+            raise ClassifyError(
+                f"comments[{index}].id: duplicate comment id {comment.id!r} (first at comments[{positions[comment.id]}])",
+                field=f"comments[{index}].id",
+            )
+        if not text:
+            raise ClassifyError(f"comments[{index}].text: empty text", field=f"comments[{index}].text")
+        positions[comment.id] = index
+    return positions
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleIntegrityError(f"{path}: cannot be read as JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise BundleIntegrityError(f"{path}: expected a JSON object")
+    return data
+
+
+def _check_compatible(metadata: dict[str, Any], path: Path) -> None:
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleIntegrityError(
+            f"{path}: bundle format version {version!r}, this program reads version {FORMAT_VERSION}; "
+            "retrain with `moderate train`"
+        )
+    trained_with = str(metadata.get("library_versions", {}).get("scikit-learn", "unknown"))
+    if _minor(trained_with) != _minor(sklearn.__version__):
+        raise BundleIntegrityError(
+            f"{path}: trained with scikit-learn {trained_with}, this environment has {sklearn.__version__}; "
+            "a pickled pipeline is only safe on the same minor version: retrain with `moderate train`"
+        )
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same folder, so a crash never leaves half a bundle."""
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,354 @@
+"""Features that relate a comment to its article, its parent and its thread, plus the comment's own words.
+
+Off-topic is relative: "the bench was awful tonight" belongs under a basketball recap and not under a story on
+Iraq. So beside the comment's own hashed TF-IDF terms, every comment gets:
+
+- its cosine similarity to the article title and body, and the share of its terms that the article uses;
+- for replies, its similarity to the parent and the parent's similarity to the article (a two-word reply
+  like "Source?" is on topic exactly when the comment it answers is);
+- its similarity to the rest of the thread (leave-one-out): what the other readers under this article talk
+  about is a strong signal of what this article's comment section is about;
+- the spam cues of `model.cues`.
+
+Terms are hashed (no vocabulary) so that words of tomorrow's articles, unseen in training, still count in the
+similarities: an unseen bucket gets the highest IDF, as a rare word should. Every similarity is computed for a
+whole batch as sparse row-wise products; an article is vectorised once per batch, never once per comment.
+
+The transformer follows scikit-learn's conventions (keyword-only parameters stored as given, learned state ends
+in `_`, `check_is_fitted` before use) so it works in a `Pipeline`, under `GridSearchCV` and with joblib.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from model.cues import CUE_NAMES, spam_cues
+from model.sparse_ops import (
+    binarized,
+    group_sums,
+    l2_normalize_rows,
+    row_ids,
+    rowwise_dot,
+    squared_row_norms,
+)
+from model.text import normalize_texts
+
+#: Columns the transformer reads from a DataFrame. `article_key` groups rows that share an article (and thread).
+REQUIRED_COLUMNS: tuple[str, ...] = ("text", "article_key", "title", "body")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("comment_id", "parent_id", "parent_text")
+
+CONTEXT_NAMES: tuple[str, ...] = (
+    "similarity to the article title",
+    "similarity to the article body",
+    "similarity to the article (sqrt)",
+    "share of words found in the article",
+    "is a reply",
+    "similarity to the parent comment",
+    "share of words found in the parent",
+    "parent's similarity to the article",
+    "short reply",
+    "has other comments in the thread",
+    "similarity to the rest of the thread",
+    "similarity to the thread (sqrt)",
+    "thread size (log)",
+    "distinct terms (log)",
+    "repeated terms",
+)
+DENSE_NAMES: tuple[str, ...] = CONTEXT_NAMES + tuple(f"spam cue: {name}" for name in CUE_NAMES)
+
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+_SHORT_REPLY_TERMS = 6
+
+
+@dataclass
+class ContextBatch:
+    """Everything the features need for a batch, already vectorised.
+
+    `transform` builds one from a DataFrame; the service builds one from its caches (article vectors computed
+    once per article, thread sums kept as comments arrive) so that nothing is recomputed per request.
+    """
+
+    texts: list[str]
+    comments: sp.csr_matrix  # n × F, TF-IDF, rows l2-normalised
+    term_totals: np.ndarray  # n, hashed term count before weighting (for repetition)
+    article_rows: np.ndarray  # n, row of titles/bodies for each comment
+    titles: sp.csr_matrix  # n_articles × F
+    bodies: sp.csr_matrix  # n_articles × F
+    parent_rows: np.ndarray  # n, row of `parents` for each comment, -1 for top-level
+    parents: sp.csr_matrix  # m × F
+    thread_groups: np.ndarray  # n, thread of each comment
+    thread_prior_sums: sp.csr_matrix | None = None  # n_threads × F, comments outside the batch
+    thread_prior_counts: np.ndarray | None = None  # n_threads
+
+
+class CommentContextFeatures(TransformerMixin, BaseEstimator):
+    """Turn a frame of comments with their article (and parent) into one sparse feature matrix.
+
+    Parameters
+    ----------
+    n_features : number of hash buckets for word n-grams.
+    ngram_range : word n-gram range of the comment terms.
+    char_ngrams : add hashed character 3–5-grams of the comment (robust to obfuscation, ~15x slower).
+    context : include the article / parent / thread similarities (off only for ablations).
+    cues : include the spam cues.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_features: int = 2**18,
+        ngram_range: tuple[int, int] = (1, 2),
+        char_ngrams: bool = False,
+        context: bool = True,
+        cues: bool = True,
+    ) -> None:
+        self.n_features = n_features
+        self.ngram_range = ngram_range
+        self.char_ngrams = char_ngrams
+        self.context = context
+        self.cues = cues
+
+    # -- fitting ------------------------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: object = None) -> CommentContextFeatures:
+        """Learn IDF weights from the comments and their articles, and the scale of the dense features."""
+        frame = _check_frame(X)
+        if len(frame) == 0:
+            raise ValueError("CommentContextFeatures.fit needs at least one comment; got an empty frame")
+        self.hasher_ = HashingVectorizer(
+            n_features=self.n_features,
+            ngram_range=tuple(self.ngram_range),
+            token_pattern=TOKEN_PATTERN,
+            alternate_sign=False,
+            norm=None,
+        )
+        texts = normalize_texts(frame["text"])
+        _, first_rows = np.unique(pd.factorize(frame["article_key"])[0], return_index=True)
+        article_texts = [
+            f"{t} {b}"
+            for t, b in zip(
+                normalize_texts(frame["title"].iloc[first_rows]),
+                normalize_texts(frame["body"].iloc[first_rows]),
+                strict=True,
+            )
+        ]
+        counts = self.hasher_.transform(texts + article_texts)
+        self.idf_ = _idf(counts)
+        if self.char_ngrams:
+            self.char_hasher_ = HashingVectorizer(
+                analyzer="char_wb", ngram_range=(3, 5), n_features=self.n_features,
+                alternate_sign=False, norm=None,
+            )
+            self.char_idf_ = _idf(self.char_hasher_.transform(texts))
+        dense = self._dense(self.batch_from_frame(frame))
+        self.dense_mean_ = dense.mean(axis=0)
+        scale = dense.std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        self.dense_scale_ = scale
+        self.dense_names_ = self._dense_names()
+        self.n_features_out_ = self.n_features * (2 if self.char_ngrams else 1) + len(self.dense_names_)
+        return self
+
+    # -- transforming -------------------------------------------------------------------------------------
+    def transform(self, X: pd.DataFrame) -> sp.csr_matrix:
+        """Feature matrix for a frame with columns text, article_key, title, body (+ comment_id, parent_id)."""
+        check_is_fitted(self, "idf_")
+        return self.transform_batch(self.batch_from_frame(_check_frame(X)))
+
+    def transform_batch(self, batch: ContextBatch) -> sp.csr_matrix:
+        """Feature matrix for an already vectorised batch (the service's fast path)."""
+        check_is_fitted(self, "idf_")
+        blocks: list[sp.spmatrix] = [batch.comments]
+        if self.char_ngrams:
+            blocks.append(self._weighted(self.char_hasher_.transform(batch.texts), self.char_idf_)[0])
+        dense = (self._dense(batch) - self.dense_mean_) / self.dense_scale_
+        blocks.append(sp.csr_matrix(dense))
+        return sp.hstack(blocks, format="csr")
+
+    def vectorize(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """L2-normalised TF-IDF rows of already normalised texts, and each text's hashed term count."""
+        check_is_fitted(self, "idf_")
+        return self._weighted(self.hasher_.transform(texts), self.idf_)
+
+    def batch_from_frame(self, frame: pd.DataFrame) -> ContextBatch:
+        """Vectorise a frame's comments, each distinct article once, and parents found in the frame."""
+        texts = normalize_texts(frame["text"])
+        comments, totals = self.vectorize(texts)
+        article_rows, first_rows = _factorize(frame["article_key"])
+        titles, _ = self.vectorize(normalize_texts(frame["title"].iloc[first_rows]))
+        bodies, _ = self.vectorize(normalize_texts(frame["body"].iloc[first_rows]))
+        parent_rows, parents = self._parents(frame, comments, article_rows)
+        return ContextBatch(
+            texts=texts, comments=comments, term_totals=totals, article_rows=article_rows,
+            titles=titles, bodies=bodies, parent_rows=parent_rows, parents=parents,
+            thread_groups=article_rows,
+        )
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Hashed term buckets (`term_<i>`), character buckets (`char_<i>`), then the named dense features."""
+        check_is_fitted(self, "idf_")
+        names = [f"term_{i}" for i in range(self.n_features)]
+        if self.char_ngrams:
+            names += [f"char_{i}" for i in range(self.n_features)]
+        return np.asarray(names + list(self.dense_names_), dtype=object)
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _dense_names(self) -> tuple[str, ...]:
+        names: tuple[str, ...] = ("distinct terms (log)", "repeated terms")
+        if self.context:
+            names = CONTEXT_NAMES
+        if self.cues:
+            names = names + tuple(f"spam cue: {name}" for name in CUE_NAMES)
+        return names
+
+    def _weighted(self, counts: sp.csr_matrix, idf: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+        counts = counts.tocsr()
+        counts.sum_duplicates()
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
+        return l2_normalize_rows(counts), totals
+
+    def _parents(
+        self, frame: pd.DataFrame, comments: sp.csr_matrix, article_rows: np.ndarray
+    ) -> tuple[np.ndarray, sp.csr_matrix]:
+        """Parents found in the frame point at their row; others fall back to a `parent_text` column."""
+        n = len(frame)
+        parent_rows = np.full(n, -1, dtype=np.int64)
+        if "parent_id" not in frame.columns:
+            return parent_rows, comments
+        parent_ids = frame["parent_id"].to_numpy(dtype=object)
+        has_parent = np.array([isinstance(p, str) and p != "" for p in parent_ids], dtype=bool)
+        if not has_parent.any():
+            return parent_rows, comments
+        if "comment_id" in frame.columns:
+            # A parent id only counts under the same article: ids are keyed by (article, comment).
+            keys = pd.MultiIndex.from_arrays([article_rows, frame["comment_id"].astype(str).to_numpy()])
+            lookup = pd.Series(np.arange(n), index=keys)
+            lookup = lookup[~lookup.index.duplicated(keep="first")]
+            wanted = pd.MultiIndex.from_arrays(
+                [article_rows[has_parent], parent_ids[has_parent].astype(str)]
+            )
+            found = lookup.reindex(wanted).to_numpy()
+            rows = np.where(np.isnan(found), -1, found).astype(np.int64)
+            parent_rows[np.flatnonzero(has_parent)] = rows
+        missing = has_parent & (parent_rows < 0)
+        if "parent_text" in frame.columns and missing.any():
+            outside = normalize_texts(frame["parent_text"].to_numpy(dtype=object)[missing])
+            extra, _ = self.vectorize(outside)
+            parent_rows[np.flatnonzero(missing)] = n + np.arange(int(missing.sum()))
+            return parent_rows, sp.vstack([comments, extra], format="csr")
+        return parent_rows, comments
+
+    def _dense(self, batch: ContextBatch) -> np.ndarray:
+        comments = batch.comments
+        n = comments.shape[0]
+        distinct = np.diff(comments.indptr).astype(np.float64)
+        own = [
+            np.log1p(distinct),
+            1.0 - distinct / np.maximum(batch.term_totals, 1.0),
+        ]
+        columns: list[np.ndarray] = []
+        if self.context:
+            columns = self._context(batch, distinct)
+        else:
+            columns = own
+        if self.cues:
+            return np.column_stack([*columns, spam_cues(batch.texts)]) if n else np.zeros((0, len(self._dense_names())))
+        return np.column_stack(columns) if n else np.zeros((0, len(self._dense_names())))
+
+    def _context(self, batch: ContextBatch, distinct: np.ndarray) -> list[np.ndarray]:
+        comments, rows = batch.comments, batch.article_rows
+        sim_title = rowwise_dot(comments, batch.titles, rows)
+        sim_body = rowwise_dot(comments, batch.bodies, rows)
+        article_terms = binarized(batch.titles + batch.bodies)
+        present = binarized(comments)
+        share_article = rowwise_dot(present, article_terms, rows) / np.maximum(distinct, 1.0)
+
+        is_reply = (batch.parent_rows >= 0).astype(np.float64)
+        sim_parent = rowwise_dot(comments, batch.parents, batch.parent_rows)
+        share_parent = rowwise_dot(present, binarized(batch.parents), batch.parent_rows) / np.maximum(distinct, 1.0)
+        replies = np.flatnonzero(batch.parent_rows >= 0)
+        parent_sim_article = np.zeros(len(rows))
+        if len(replies):
+            parent_vectors = batch.parents[batch.parent_rows[replies]]
+            parent_sim_article[replies] = np.maximum(
+                rowwise_dot(parent_vectors, batch.bodies, rows[replies]),
+                rowwise_dot(parent_vectors, batch.titles, rows[replies]),
+            )
+        short_reply = is_reply * (distinct <= _SHORT_REPLY_TERMS)
+
+        thread_size, sim_thread = _thread_similarity(batch)
+        has_thread = (thread_size > 0).astype(np.float64)
+        sim_article = np.maximum(sim_title, sim_body)
+        return [
+            sim_title,
+            sim_body,
+            np.sqrt(sim_article),
+            share_article,
+            is_reply,
+            sim_parent,
+            share_parent,
+            parent_sim_article,
+            short_reply,
+            has_thread,
+            sim_thread,
+            np.sqrt(np.maximum(sim_thread, 0.0)),
+            np.log1p(thread_size),
+            np.log1p(distinct),
+            1.0 - distinct / np.maximum(batch.term_totals, 1.0),
+        ]
+
+
+def _thread_similarity(batch: ContextBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Per comment: how many other comments its thread has, and its cosine to their sum (leave-one-out)."""
+    comments, groups = batch.comments, batch.thread_groups
+    n = comments.shape[0]
+    n_groups = int(groups.max()) + 1 if n else 0
+    sums = group_sums(comments, groups, n_groups)
+    counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    if batch.thread_prior_sums is not None and batch.thread_prior_counts is not None:
+        sums = (sums + batch.thread_prior_sums).tocsr()
+        sums.sort_indices()
+        counts = counts + batch.thread_prior_counts
+    own = squared_row_norms(comments)  # 1 for a non-empty comment, 0 for an empty one
+    dot = rowwise_dot(comments, sums, groups)
+    others_dot = dot - own
+    others_norm_sq = squared_row_norms(sums)[groups] - 2.0 * dot + own
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = np.where(others_norm_sq > 1e-12, others_dot / np.sqrt(np.maximum(others_norm_sq, 1e-12)), 0.0)
+    return counts[groups] - 1.0, np.clip(sim, 0.0, 1.0)
+
+
+def _idf(counts: sp.csr_matrix) -> np.ndarray:
+    """Smoothed IDF per bucket; a bucket never seen in fit gets the largest weight, as a rare word should."""
+    n_docs = counts.shape[0]
+    document_frequency = np.bincount(counts.tocsr().indices, minlength=counts.shape[1])
+    return np.log((1.0 + n_docs) / (1.0 + document_frequency)) + 1.0
+
+
+def _factorize(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, _ = pd.factorize(keys, use_na_sentinel=False)
+    codes = codes.astype(np.int64)
+    _, first_rows = np.unique(codes, return_index=True)
+    return codes, first_rows
+
+
+def _check_frame(X: object) -> pd.DataFrame:
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError(
+            f"CommentContextFeatures expects a pandas DataFrame with columns {', '.join(REQUIRED_COLUMNS)}; "
+            f"got {type(X).__name__}"
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in X.columns]
+    if missing:
+        raise ValueError(f"CommentContextFeatures: missing column(s) {', '.join(missing)}")
+    return X
+
+
+__all__ = ["CommentContextFeatures", "ContextBatch", "DENSE_NAMES", "REQUIRED_COLUMNS", "row_ids"]

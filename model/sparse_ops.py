@@ -1,0 +1,78 @@
+"""Row-wise sparse products: the similarity of each comment to *its own* article, parent or thread.
+
+`A @ B.T` would compare every comment with every article in a batch; we only need one pair per comment, so
+these functions look up the matching entries directly (sorted keys and `searchsorted`), which keeps the cost
+linear in the number of non-zeros whatever the number of articles in a batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def row_ids(matrix: sp.csr_matrix) -> np.ndarray:
+    """The row number of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+
+
+def rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix, right_rows: np.ndarray) -> np.ndarray:
+    """out[i] = left[i] · right[right_rows[i]]; 0 where right_rows[i] < 0.
+
+    Both matrices must have the same number of columns; `right` needs sorted indices (we sort a copy if not).
+    """
+    n = left.shape[0]
+    out = np.zeros(n, dtype=np.float64)
+    if n == 0 or left.nnz == 0 or right.nnz == 0:
+        return out
+    if not right.has_sorted_indices:
+        right = right.copy()
+        right.sort_indices()
+    width = np.int64(left.shape[1])
+    right_keys = row_ids(right) * width + right.indices.astype(np.int64)
+    left_rows = row_ids(left)
+    targets = np.asarray(right_rows, dtype=np.int64)[left_rows]
+    valid = targets >= 0
+    left_keys = targets[valid] * width + left.indices[valid].astype(np.int64)
+    positions = np.searchsorted(right_keys, left_keys)
+    np.minimum(positions, len(right_keys) - 1, out=positions)
+    hit = right_keys[positions] == left_keys
+    products = left.data[valid][hit] * right.data[positions[hit]]
+    out += np.bincount(left_rows[valid][hit], weights=products, minlength=n)
+    return out
+
+
+def l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Scale every non-empty row to unit length, in place; empty rows stay empty."""
+    if matrix.nnz:
+        squared = np.bincount(row_ids(matrix), weights=matrix.data**2, minlength=matrix.shape[0])
+        norms = np.sqrt(squared)
+        norms[norms == 0] = 1.0
+        matrix.data /= np.repeat(norms, np.diff(matrix.indptr))
+    return matrix
+
+
+def binarized(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same sparsity pattern with every stored value set to 1."""
+    out = matrix.copy()
+    out.data = np.ones_like(out.data)
+    return out
+
+
+def group_sums(matrix: sp.csr_matrix, groups: np.ndarray, n_groups: int) -> sp.csr_matrix:
+    """Row sums of `matrix` per group: out[g] = sum of matrix[i] for i with groups[i] == g."""
+    n = matrix.shape[0]
+    indicator = sp.csr_matrix(
+        (np.ones(n, dtype=np.float64), (np.asarray(groups, dtype=np.int64), np.arange(n))),
+        shape=(n_groups, n),
+    )
+    out = (indicator @ matrix).tocsr()
+    out.sort_indices()
+    return out
+
+
+def squared_row_norms(matrix: sp.csr_matrix) -> np.ndarray:
+    """||row||² of every row."""
+    if matrix.nnz == 0:
+        return np.zeros(matrix.shape[0])
+    return np.bincount(row_ids(matrix), weights=matrix.data**2, minlength=matrix.shape[0])

@@ -1,0 +1,154 @@
+"""Read a small table (CSV, JSON Lines or Parquet, chosen by extension) as records that know their line.
+
+Used where every row must be validated and every error must name its place: labeled training data and article
+files. Whole-file reads are fine here; batch scoring of large dumps streams instead (`model.dumps`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.errors import DataError
+
+TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row and where it came from: `line` for CSV/JSONL (1-based, header is line 1), row for Parquet."""
+
+    line: int
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Table:
+    """The records of one file, its column names, and how to name a place in it."""
+
+    path: Path
+    columns: tuple[str, ...]
+    records: list[Record]
+
+    @property
+    def unit(self) -> str:
+        return "row" if self.path.suffix.lower() == ".parquet" else "line"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def table_format(path: Path) -> str:
+    """csv, jsonl or parquet, from the file extension; anything else is a DataError naming the file."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        suffix = ".jsonl"
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(
+            f"unsupported file type {path.suffix or '(none)'!r}; use .csv, .jsonl or .parquet", path=path.name
+        )
+    return suffix[1:]
+
+
+def read_table(path: Path) -> Table:
+    """All records of a CSV, JSONL or Parquet file; DataError names the line of any malformed input."""
+    kind = table_format(path)
+    if not path.exists():
+        raise DataError("file not found", path=str(path))
+    if kind == "parquet":
+        return _read_parquet(path)
+    raw = path.read_bytes()
+    text = decode_utf8(raw, path.name)
+    if kind == "csv":
+        return _read_csv(path, text)
+    return _read_jsonl(path, text)
+
+
+def decode_utf8(raw: bytes, name: str) -> str:
+    """Strict UTF-8 (a BOM is allowed); an undecodable byte is reported with its line and column."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise DataError(
+            f"invalid UTF-8 (byte 0x{raw[error.start]:02x} at column {column}); save the file as UTF-8",
+            path=name, line=line,
+        ) from None
+
+
+def _read_csv(path: Path, text: str) -> Table:
+    if not text.strip():
+        raise DataError("the file is empty; expected a header line", path=path.name, line=1)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except csv.Error as error:
+        raise DataError(f"malformed CSV header ({error})", path=path.name, line=1) from None
+    _check_header(header, path.name)
+    records: list[Record] = []
+    line = reader.line_num + 1
+    try:
+        for row in reader:
+            start, line = line, reader.line_num + 1
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"expected {len(header)} fields ({', '.join(header)}), found {len(row)}",
+                    path=path.name, line=start,
+                )
+            records.append(Record(start, dict(zip(header, row, strict=True))))
+    except csv.Error as error:
+        raise DataError(f"malformed CSV ({error})", path=path.name, line=line) from None
+    return Table(path, tuple(header), records)
+
+
+def _read_jsonl(path: Path, text: str) -> Table:
+    records: list[Record] = []
+    columns: dict[str, None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"invalid JSON ({error.msg} at column {error.colno})", path=path.name, line=number) from None
+        if not isinstance(value, dict):
+            raise DataError(f"expected a JSON object, found {type(value).__name__}", path=path.name, line=number)
+        columns.update(dict.fromkeys(value))
+        records.append(Record(number, value))
+    return Table(path, tuple(columns), records)
+
+
+def _read_parquet(path: Path) -> Table:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise DataError(f"cannot read Parquet ({error})", path=path.name) from None
+    rows = table.to_pylist()
+    return Table(path, tuple(table.column_names), [Record(i + 1, row) for i, row in enumerate(rows)])
+
+
+def _check_header(header: list[str], name: str) -> None:
+    seen: set[str] = set()
+    for column in header:
+        if column in seen:
+            raise DataError(f"column {column!r} appears twice in the header", path=name, line=1)
+        seen.add(column)
+
+
+def iter_suffix_candidates(directory: Path, stem: str) -> Iterator[Path]:
+    """`stem.csv`, `stem.jsonl`, `stem.parquet` (and `.json`) that exist in `directory`."""
+    for suffix in (*TABLE_SUFFIXES, ".json"):
+        candidate = directory / f"{stem}{suffix}"
+        if candidate.exists():
+            yield candidate
