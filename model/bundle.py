@@ -153,7 +153,7 @@ class ModelBundle:
         scores = self.scores_from_features(matrix)
         predicted = np.argmax(scores, axis=1)
         actions = self.actions(scores)
-        reasons = self._explainer.reasons(matrix, predicted, texts) if explain else [[] for _ in range(n)]
+        reasons = self._explainer.reasons(matrix, predicted, texts, parent_rows >= 0) if explain else [[] for _ in range(n)]
         if remember:
             context.remember([c.id for c in comments], vectors)
         return [

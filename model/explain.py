@@ -33,10 +33,12 @@ class Explainer:
         )
         self._dense_start = features.n_features_out_ - len(features.dense_names_)
 
-    def reasons(self, matrix: sp.csr_matrix, predicted: np.ndarray, texts: list[str]) -> list[list[str]]:
+    def reasons(self, matrix: sp.csr_matrix, predicted: np.ndarray, texts: list[str],
+                is_reply: np.ndarray | None = None) -> list[list[str]]:
         """Up to `max_reasons` short phrases per row, strongest first, for the row's predicted class."""
         out: list[list[str]] = []
         for row in range(matrix.shape[0]):
+            self._reply = bool(is_reply[row]) if is_reply is not None else True
             start, end = matrix.indptr[row], matrix.indptr[row + 1]
             columns = matrix.indices[start:end]
             values = matrix.data[start:end]
@@ -48,9 +50,12 @@ class Explainer:
         return out
 
     def _meaningful(self, column: int, value: float) -> bool:
-        if column < self._dense_start or value > 0:
+        if column < self._dense_start:
             return True
-        return self.features.dense_names_[column - self._dense_start].startswith(_LOW_IS_A_REASON)
+        name = self.features.dense_names_[column - self._dense_start]
+        if "parent" in name and not self._reply:
+            return False  # a top-level comment has no parent to be near or far from
+        return value > 0 or name.startswith(_LOW_IS_A_REASON)
 
     def _describe(self, chosen: list[tuple[int, float, float]], text: str) -> list[str]:
         term_columns = {column for column, _, _ in chosen if column < self.features.n_features}
