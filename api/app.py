@@ -1,0 +1,116 @@
+"""`create_app(settings)`: the HTTP service, built from settings, with the model loaded once in the lifespan.
+
+    app = create_app(Settings(model_path=..., database_path=...))
+    with TestClient(app) as client:      # start-up (model load) and shutdown really happen
+        client.post("/classify", json={...})
+
+`serve()` runs it under uvicorn, in one process or several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import install_error_handlers
+from api.metrics import Metrics
+from api.middleware import ServiceMiddleware
+from api.routes import admin, status
+from api.routes.articles import articles_router
+from api.routes.classify import classify_router
+from api.schemas import request_models
+from api.service import Service
+from api.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Sorts reader comments under a news article into **on_topic**, **off_topic** or **spam**, chooses
+approve / review / reject, and says why. Send the article inline or store it once with `PUT /articles/{id}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app; `settings` defaults to the environment (`get_settings()`)."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = Service(settings, metrics)
+        await run_in_threadpool(service.start)
+        app.state.service = service
+        follower = asyncio.create_task(_follow_reloads(service, settings.reload_poll_seconds))
+        try:
+            yield
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            await run_in_threadpool(service.close)
+
+    app = FastAPI(
+        title="Comment moderator",
+        description=DESCRIPTION,
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs else None,
+    )
+    app.state.settings = settings
+    models = request_models(settings)
+    app.include_router(classify_router(models))
+    app.include_router(articles_router(models, settings.max_id_chars))
+    app.include_router(status.router)
+    app.include_router(admin.router)
+    install_error_handlers(app, settings)
+    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    # Our own body limit rather than FastAPI's max_body_size, whose 413 is plain text without the limit in it.
+    app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, api_key=api_key)
+    return app
+
+
+async def _follow_reloads(service: Service, every: float) -> None:
+    """Reload when another worker process did (they share the database); a no-op with every = 0."""
+    if every <= 0:
+        return
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(service.follow_reloads)
+        except Exception:  # a broken database must not end the loop; the error is logged and retried
+            logger.exception("could not check for a model reload")
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+    """Run the service under uvicorn until interrupted.
+
+    With several workers uvicorn starts each from `create_app` in a new process, which reads its settings
+    from the environment: the given settings are written there first (this is the one place that writes it).
+    """
+    import uvicorn
+
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_level="info")
+        return
+    os.environ.update(settings_environment(settings))
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, log_level="info")
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """MODERATE_* variables that reproduce `settings` in another process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"MODERATE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env

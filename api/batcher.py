@@ -1,0 +1,204 @@
+"""The micro-batcher: concurrent /classify requests under one article become one model call, off the event loop.
+
+A model call has a fixed cost (sparse-matrix set-up, the thread and parent look-ups) that is several times the
+cost of one more comment, so eight single-comment requests that arrive together are answered by one call of
+eight comments. The event loop never runs the model: it hands a `Job` to one classifier thread and awaits a
+future; the thread takes everything queued (up to `max_comments`), groups it by model, article and `remember`,
+calls `ModelBundle.classify` once per group, and hands back each request's results already encoded as JSON.
+
+Batching must not change what a request means. A request is merged with others only when its comment ids do
+not collide with theirs and each of its parents is in the request itself or already known, so a request never
+sees a parent that another, concurrent request happens to send. If a merged call still fails (a text that is
+empty once normalised), each request of the group is retried alone, so the error names that request's field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from model.bundle import ModelBundle
+from model.context import ArticleContext
+from model.errors import ClassifyError
+from model.types import Classification, Comment
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Job:
+    """One request's share of a batch."""
+
+    bundle: ModelBundle
+    version: str
+    context: ArticleContext
+    comments: list[Comment]
+    remember: bool
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[bytes]
+    ids: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ids = frozenset(c.id for c in self.comments)
+
+
+#: Called in the classifier thread with each request's context and results, e.g. to store and count them.
+ResultsHook = Callable[[Job, list[Classification]], None]
+#: Called with the number of comments and the seconds of each model call.
+BatchHook = Callable[[int, float], None]
+
+
+class MicroBatcher:
+    """One classifier thread fed by a queue; `submit` is awaited from the event loop."""
+
+    def __init__(self, *, max_comments: int, on_results: ResultsHook | None = None,
+                 on_batch: BatchHook | None = None) -> None:
+        self.max_comments = max_comments
+        self.on_results = on_results
+        self.on_batch = on_batch
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._carry: Job | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="classifier", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Answer everything queued, then end the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=60.0)
+            self._thread = None
+
+    async def submit(self, bundle: ModelBundle, version: str, context: ArticleContext,
+                     comments: list[Comment], remember: bool) -> bytes:
+        """The JSON body of the /classify answer for these comments; raises ClassifyError like `classify`."""
+        loop = asyncio.get_running_loop()
+        job = Job(bundle=bundle, version=version, context=context, comments=comments, remember=remember,
+                  loop=loop, future=loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    # -- the classifier thread -------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._carry or self._queue.get()
+            self._carry = None
+            if first is None:
+                return
+            jobs, total, stop = [first], len(first.comments), False
+            while total < self.max_comments:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                if total + len(job.comments) > self.max_comments:
+                    self._carry = job
+                    break
+                jobs.append(job)
+                total += len(job.comments)
+            self._process(jobs)
+            if stop:
+                if self._carry is not None:
+                    self._process([self._carry])
+                return
+
+    def _process(self, jobs: list[Job]) -> None:
+        groups: dict[tuple[int, int, bool], list[Job]] = {}
+        for job in jobs:
+            groups.setdefault((id(job.bundle), id(job.context), job.remember), []).append(job)
+        answers: list[tuple[Job, bytes | BaseException]] = []
+        for group in groups.values():
+            answers.extend(self._classify_group(group))
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bytes | BaseException]]] = {}
+        for job, answer in answers:
+            by_loop.setdefault(job.loop, []).append((job, answer))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+    def _classify_group(self, group: list[Job]) -> list[tuple[Job, bytes | BaseException]]:
+        context = group[0].context
+        merged: list[Job] = []
+        alone: list[Job] = []
+        seen: set[str] = set()
+        for job in group:
+            if seen.isdisjoint(job.ids) and all(
+                c.parent_id is None or c.parent_id in job.ids or context.knows(c.parent_id) for c in job.comments
+            ):
+                merged.append(job)
+                seen |= job.ids
+            else:
+                alone.append(job)
+        answers: list[tuple[Job, bytes | BaseException]] = []
+        if len(merged) > 1:
+            comments = [c for job in merged for c in job.comments]
+            try:
+                results = self._call(merged[0], comments)
+            except ClassifyError:
+                alone = merged + alone
+            else:
+                start = 0
+                for job in merged:
+                    answers.append((job, self._finish(job, results[start:start + len(job.comments)])))
+                    start += len(job.comments)
+        else:
+            alone = merged + alone
+        for job in alone:
+            try:
+                answers.append((job, self._finish(job, self._call(job, job.comments))))
+            except Exception as error:  # delivered to the request; ClassifyError becomes a 422 there
+                answers.append((job, error))
+        return answers
+
+    def _call(self, job: Job, comments: list[Comment]) -> list[Classification]:
+        start = time.perf_counter()
+        results = job.bundle.classify(job.context.article, comments, context=job.context, explain=True,
+                                      remember=job.remember)
+        if self.on_batch is not None:
+            self.on_batch(len(comments), time.perf_counter() - start)
+        return results
+
+    def _finish(self, job: Job, results: list[Classification]) -> bytes:
+        if self.on_results is not None:
+            try:
+                self.on_results(job, results)
+            except Exception:  # storing or counting must never cost the client its answer
+                logger.exception("results hook failed")
+        return encode_results(job.version, results)
+
+
+def encode_results(version: str, results: list[Classification]) -> bytes:
+    """The /classify response body (`schemas.ClassifyResponse`), encoded once in the classifier thread."""
+    return json.dumps(
+        {
+            "model_version": version,
+            "results": [
+                {"id": r.id, "label": r.label, "scores": r.scores, "action": r.action, "reasons": r.reasons}
+                for r in results
+            ],
+        },
+        separators=(",", ":"),  # ASCII-escaped: ids may hold lone surrogates, which UTF-8 cannot encode
+    ).encode("ascii")
+
+
+def _deliver(items: list[tuple[Job, bytes | BaseException]]) -> None:
+    for job, answer in items:
+        if job.future.done():  # the request was cancelled (client went away)
+            continue
+        if isinstance(answer, BaseException):
+            job.future.set_exception(answer)
+        else:
+            job.future.set_result(answer)

@@ -1,0 +1,1 @@
+"""One APIRouter per resource: classify, articles, status (health, readiness, model, metrics), admin."""

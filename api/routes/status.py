@@ -1,0 +1,35 @@
+"""Is the service alive, is it ready, what model does it serve, and its Prometheus metrics."""
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.routes.deps import ERRORS, ServiceDep
+from api.schemas import ModelInfo
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Alive: the process answers HTTP (it may still have no model; see /ready)."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: ERRORS[503]})
+async def ready(service: ServiceDep) -> dict[str, Any]:
+    """Ready: a model is loaded and /classify can answer. 503 (with how to fix it) otherwise."""
+    model = service.require_model()
+    return {"status": "ready", "model_version": model.version}
+
+
+@router.get("/model", response_model=ModelInfo, responses={503: ERRORS[503]})
+async def model_info(service: ServiceDep) -> dict[str, Any]:
+    """Version, labels, action thresholds and held-out validation metrics of the model being served."""
+    return service.require_model().info()
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(service: ServiceDep) -> Response:
+    """Prometheus metrics: requests, latencies, labels and actions served, batch sizes, reloads."""
+    return Response(service.metrics.render(), media_type=service.metrics.content_type)

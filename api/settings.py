@@ -1,0 +1,55 @@
+"""Serving configuration: the one place that reads the environment (variables prefixed `MODERATE_`).
+
+    MODERATE_MODEL_PATH           bundle folder written by `moderate train --out` (model/artifacts/default)
+    MODERATE_DATABASE_PATH        SQLite file for stored articles and known comments (var/moderator.sqlite3)
+    MODERATE_API_KEY              when set, every request must send it (X-API-Key or Authorization: Bearer)
+    MODERATE_MAX_COMMENTS         comments per request (256)
+    MODERATE_MAX_COMMENT_CHARS    characters per comment text (20,000)
+    MODERATE_MAX_BODY_BYTES       request body size, checked before the body is parsed (8 MiB)
+    ...and the other fields below, each under its upper-cased name.
+
+Tests build `Settings(...)` directly and hand it to `create_app`; `get_settings()` is cached so the server
+reads the environment once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told from outside; limits are per request."""
+
+    model_config = SettingsConfigDict(env_prefix="MODERATE_", extra="ignore")
+
+    model_path: Path = Field(Path("model/artifacts/default"), description="Bundle folder to serve.")
+    database_path: Path = Field(
+        Path("var/moderator.sqlite3"), description="SQLite file for articles and known comments."
+    )
+    api_key: SecretStr | None = Field(None, description="Required on every request when set.")
+
+    max_comments: int = Field(256, ge=1, le=100_000, description="Comments per /classify request.")
+    max_comment_chars: int = Field(20_000, ge=1, le=1_000_000, description="Characters per comment text.")
+    max_title_chars: int = Field(1_000, ge=1, description="Characters per article title.")
+    max_article_chars: int = Field(200_000, ge=1, description="Characters per article body.")
+    max_id_chars: int = Field(200, ge=1, le=10_000, description="Characters per article or comment id.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Request body size in bytes.")
+
+    context_cache_size: int = Field(1024, ge=1, description="Articles whose vectors and thread stay in memory.")
+    batch_max_comments: int = Field(
+        512, ge=1, description="Most comments the micro-batcher puts into one model call."
+    )
+    reload_poll_seconds: float = Field(
+        2.0, ge=0.0, description="How often a worker checks whether another worker reloaded the model (0: never)."
+    )
+    docs: bool = Field(True, description="Serve OpenAPI docs at /docs.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,200 @@
+"""SQLite storage for articles and the comments the service has seen, so a restart keeps both.
+
+Articles are written synchronously (PUT answers after the commit). Classified comments are written behind the
+request by one writer thread, in batches: the comment-posting path should not wait for a disk commit, and
+losing the last few comments in a crash only costs thread context, never a decision. `flush()` waits for
+the writer, so a context rebuilt from the database sees every comment classified before it.
+
+One connection, guarded by a lock: the service's database work is small and rare next to classification, and
+one connection keeps SQLite's threading rules simple. WAL lets other worker processes read while one writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.types import Article
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS comments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    parent_id TEXT,
+    created_at REAL NOT NULL,
+    UNIQUE (article_id, id)
+);
+CREATE TABLE IF NOT EXISTS model_reloads (
+    generation INTEGER PRIMARY KEY AUTOINCREMENT,
+    version TEXT NOT NULL,
+    requested_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredComment:
+    id: str
+    text: str
+    parent_id: str | None
+
+
+class StoreError(OSError):
+    """Raised when the database file cannot be opened, read or written; the message names the file."""
+
+
+_Batch = tuple[str, Sequence[StoredComment]]
+
+
+class ArticleStore:
+    """Articles by id, the comments known under each, and the model-reload generation shared by workers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: every statement commits unless a transaction is opened explicitly.
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open the database {path}: {error}") from error
+        self._lock = threading.Lock()
+        self._pending: queue.Queue[_Batch | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_comments, name="comment-writer", daemon=True)
+        self._writer.start()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held exclusively; database errors become StoreError naming the file."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"database {self.path}: {error}") from error
+
+    # -- articles -----------------------------------------------------------------------------------------
+    def put_article(self, article: Article) -> bool:
+        """Store or replace an article; True when it is new."""
+        with self._connection() as db:
+            existed = db.execute("SELECT 1 FROM articles WHERE id = ?", (article.id,)).fetchone()
+            db.execute(
+                "INSERT INTO articles (id, title, body, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, "
+                "updated_at = excluded.updated_at",
+                (article.id, article.title, article.body, time.time()),
+            )
+        return existed is None
+
+    def get_article(self, article_id: str) -> Article | None:
+        with self._connection() as db:
+            row = db.execute("SELECT title, body FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return None if row is None else Article(id=article_id, title=row[0], body=row[1])
+
+    def delete_article(self, article_id: str) -> bool:
+        """Forget an article and its comments; True when the article existed."""
+        self.flush()
+        with self._connection() as db:
+            db.execute("BEGIN")
+            deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
+            db.execute("DELETE FROM comments WHERE article_id = ?", (article_id,))
+            db.execute("COMMIT")
+        return deleted > 0
+
+    # -- comments -----------------------------------------------------------------------------------------
+    def add_comments(self, article_id: str, comments: Sequence[StoredComment]) -> None:
+        """Queue comments for writing; the first text stored under an (article, comment) id is kept."""
+        if comments:
+            self._pending.put((article_id, comments))
+
+    def recent_comments(self, article_id: str, limit: int) -> list[StoredComment]:
+        """The last `limit` comments stored under an article, oldest first."""
+        self.flush()
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT id, text, parent_id FROM comments WHERE article_id = ? ORDER BY seq DESC LIMIT ?",
+                (article_id, limit),
+            ).fetchall()
+        return [StoredComment(id=r[0], text=r[1], parent_id=r[2]) for r in reversed(rows)]
+
+    def count_comments(self, article_id: str) -> int:
+        self.flush()
+        with self._connection() as db:
+            row = db.execute("SELECT count(*) FROM comments WHERE article_id = ?", (article_id,)).fetchone()
+        return int(row[0])
+
+    def flush(self) -> None:
+        """Wait until every queued comment is written."""
+        self._pending.join()
+
+    def _write_comments(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self._pending.get()]
+            while True:  # whatever is already queued goes into the same transaction
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(entry is None for entry in batch)
+            now = time.time()
+            rows = [
+                (entry[0], c.id, c.text, c.parent_id, now) for entry in batch if entry is not None for c in entry[1]
+            ]
+            try:
+                if rows:
+                    with self._connection() as db:
+                        db.execute("BEGIN")
+                        db.executemany(
+                            "INSERT OR IGNORE INTO comments (article_id, id, text, parent_id, created_at) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            rows,
+                        )
+                        db.execute("COMMIT")
+            except StoreError:
+                # Known comments are context, not decisions: a failed write is logged and the writer goes on.
+                logger.exception("could not store %d classified comments", len(rows))
+            finally:
+                for _ in batch:
+                    self._pending.task_done()
+
+    # -- model generation (hot reload across worker processes) ---------------------------------------------
+    def record_reload(self, version: str) -> int:
+        """Note that the model was reloaded; returns the new generation, which other workers follow."""
+        with self._connection() as db:
+            cursor = db.execute(
+                "INSERT INTO model_reloads (version, requested_at) VALUES (?, ?)", (version, time.time())
+            )
+        return int(cursor.lastrowid or 0)
+
+    def reload_generation(self) -> int:
+        with self._connection() as db:
+            row = db.execute("SELECT coalesce(max(generation), 0) FROM model_reloads").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Write what is queued and close the database."""
+        self._pending.put(None)
+        self._writer.join(timeout=30.0)
+        with self._lock:
+            self._db.close()
