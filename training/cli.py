@@ -100,6 +100,45 @@ def evaluate(
     typer.echo(json.dumps({"model_version": bundle.version, "macro_f1": metrics["model"]["macro_f1"]}))
 
 
+@app.command()
+def serve(
+    model: ModelOption = DEFAULT_MODEL,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
+    database: Annotated[
+        Path | None, typer.Option("--database", help="SQLite file for stored articles (default: MODERATE_DATABASE_PATH).")
+    ] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = False,
+) -> None:
+    """Serve the model over HTTP: POST /classify, PUT /articles/{id}, /health, /ready, /model, /metrics, /docs.
+
+    Other settings come from MODERATE_* environment variables (see api/settings.py), e.g. MODERATE_API_KEY.
+
+    Example: moderate serve --model model/artifacts/default --host 127.0.0.1 --port 8000
+    """
+    from pydantic import ValidationError
+
+    from api.app import serve as run_server
+    from api.settings import Settings
+
+    try:
+        overrides: dict[str, object] = {"model_path": model}
+        if database is not None:
+            overrides["database_path"] = database
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise fail(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+    if not (model / "model.joblib").exists():
+        console.print(f"[yellow]warning:[/yellow] no model at {model}; /classify answers 503 until one is "
+                      f"trained (`moderate train --out {model}`) and loaded (POST /admin/reload)", highlight=False)
+    try:
+        run_server(settings, host=host, port=port, workers=workers, access_log=access_log)
+    except (ModerationError, OSError) as error:
+        raise fail(str(error)) from None
+
+
 def print_summary(metrics: dict) -> None:  # type: ignore[type-arg]
     table = Table(title=metrics.get("protocol", ""), title_justify="left")
     table.add_column("model")
