@@ -153,7 +153,9 @@ class ModelBundle:
         scores = self.scores_from_features(matrix)
         predicted = np.argmax(scores, axis=1)
         actions = self.actions(scores)
-        reasons = self._explainer.reasons(matrix, predicted, texts, parent_rows >= 0) if explain else [[] for _ in range(n)]
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        if explain:
+            reasons = self._explainer.reasons(matrix, predicted, texts, parent_rows >= 0)
         if remember:
             context.remember([c.id for c in comments], vectors)
         return [
@@ -221,7 +223,8 @@ class ModelBundle:
         try:
             payload = joblib.load(model_path)
         except Exception as error:  # a truncated or foreign pickle can raise nearly anything
-            raise BundleIntegrityError(f"{model_path}: cannot be read ({type(error).__name__}: {error})") from error
+            message = f"{model_path}: cannot be read ({type(error).__name__}: {error})"
+            raise BundleIntegrityError(message) from error
         if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
             raise BundleIntegrityError(f"{model_path}: not a model bundle of format version {FORMAT_VERSION}")
         return cls(
@@ -247,7 +250,8 @@ def _check_comments(comments: Sequence[Comment], texts: list[str]) -> dict[str, 
     for index, (comment, text) in enumerate(zip(comments, texts, strict=True)):
         if comment.id in positions:
             raise ClassifyError(
-                f"comments[{index}].id: duplicate comment id {comment.id!r} (first at comments[{positions[comment.id]}])",
+                f"comments[{index}].id: duplicate comment id {comment.id!r} "
+                f"(first at comments[{positions[comment.id]}])",
                 field=f"comments[{index}].id",
             )
         if not text:
@@ -295,12 +299,13 @@ def _sha256(path: Path) -> str:
 
 def _atomic_write(path: Path, write: Any) -> None:
     """Write through a temporary file in the same folder, so a crash never leaves half a bundle."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)  # noqa: SIM115
     try:
         with handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates 0600; a bundle is meant to be shared
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

@@ -246,21 +246,17 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         return parent_rows, comments
 
     def _dense(self, batch: ContextBatch) -> np.ndarray:
-        comments = batch.comments
-        n = comments.shape[0]
-        distinct = np.diff(comments.indptr).astype(np.float64)
-        own = [
-            np.log1p(distinct),
-            1.0 - distinct / np.maximum(batch.term_totals, 1.0),
-        ]
-        columns: list[np.ndarray] = []
+        n = batch.comments.shape[0]
+        if n == 0:
+            return np.zeros((0, len(self._dense_names())))
+        distinct = np.diff(batch.comments.indptr).astype(np.float64)
         if self.context:
             columns = self._context(batch, distinct)
         else:
-            columns = own
+            columns = [np.log1p(distinct), 1.0 - distinct / np.maximum(batch.term_totals, 1.0)]
         if self.cues:
-            return np.column_stack([*columns, spam_cues(batch.texts)]) if n else np.zeros((0, len(self._dense_names())))
-        return np.column_stack(columns) if n else np.zeros((0, len(self._dense_names())))
+            columns.append(spam_cues(batch.texts))
+        return np.column_stack(columns)
 
     def _context(self, batch: ContextBatch, distinct: np.ndarray) -> list[np.ndarray]:
         comments, rows = batch.comments, batch.article_rows
@@ -272,7 +268,8 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
 
         is_reply = (batch.parent_rows >= 0).astype(np.float64)
         sim_parent = rowwise_dot(comments, batch.parents, batch.parent_rows)
-        share_parent = rowwise_dot(present, binarized(batch.parents), batch.parent_rows) / np.maximum(distinct, 1.0)
+        share_parent = rowwise_dot(present, binarized(batch.parents), batch.parent_rows)
+        share_parent /= np.maximum(distinct, 1.0)
         replies = np.flatnonzero(batch.parent_rows >= 0)
         parent_sim_article = np.zeros(len(rows))
         if len(replies):
@@ -351,4 +348,4 @@ def _check_frame(X: object) -> pd.DataFrame:
     return X
 
 
-__all__ = ["CommentContextFeatures", "ContextBatch", "DENSE_NAMES", "REQUIRED_COLUMNS", "row_ids"]
+__all__ = ["DENSE_NAMES", "REQUIRED_COLUMNS", "CommentContextFeatures", "ContextBatch", "row_ids"]

@@ -119,7 +119,8 @@ def _read_jsonl(path: Path, text: str) -> Table:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            raise DataError(f"invalid JSON ({error.msg} at column {error.colno})", path=path.name, line=number) from None
+            message = f"invalid JSON ({error.msg} at column {error.colno})"
+            raise DataError(message, path=path.name, line=number) from None
         if not isinstance(value, dict):
             raise DataError(f"expected a JSON object, found {type(value).__name__}", path=path.name, line=number)
         columns.update(dict.fromkeys(value))

@@ -51,8 +51,8 @@ class LabeledData:
 
     def counts(self) -> dict[str, Any]:
         return {
-            "articles": int(len(self.articles)),
-            "comments": int(len(self.comments)),
+            "articles": len(self.articles),
+            "comments": len(self.comments),
             "replies": int((self.comments["parent_id"] != "").sum()),
             "labels": {k: int(v) for k, v in self.comments["label"].value_counts().items()},
         }
@@ -100,7 +100,8 @@ def validate_articles(table: Table) -> pd.DataFrame:
     for record in table.records:
         article_id = _text_field(table, record, "article_id", required=True)
         if article_id in first_line:
-            _fail(table, record, "article_id", f"duplicate id {article_id!r} (first at {table.unit} {first_line[article_id]})")
+            first = first_line[article_id]
+            _fail(table, record, "article_id", f"duplicate id {article_id!r} (first at {table.unit} {first})")
         first_line[article_id] = record.line
         row = {
             "article_id": article_id,

@@ -47,7 +47,7 @@ def test_tampered_model_file_is_refused_before_unpickling(tiny_bundle_dir: Path,
     folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
     with (folder / MODEL_FILE).open("ab") as handle:
         handle.write(b"\x00")
-    with pytest.raises(BundleIntegrityError, match="does not match metadata.json .* so it is not loaded"):
+    with pytest.raises(BundleIntegrityError, match=r"does not match metadata\.json .* so it is not loaded"):
         ModelBundle.load(folder)
 
 
@@ -80,7 +80,7 @@ def test_truncated_model_file_with_matching_hash_is_a_clear_error(tiny_bundle_di
     metadata = json.loads((folder / METADATA_FILE).read_text())
     metadata["model_sha256"] = hashlib.sha256(data).hexdigest()
     (folder / METADATA_FILE).write_text(json.dumps(metadata))
-    with pytest.raises(BundleIntegrityError, match="model.joblib: cannot be read"):
+    with pytest.raises(BundleIntegrityError, match=r"model\.joblib: cannot be read"):
         ModelBundle.load(folder)
 
 
@@ -119,13 +119,16 @@ def test_fast_scores_equal_sklearn_predict_proba(tiny_bundle: ModelBundle) -> No
 @pytest.mark.parametrize(
     ("comments", "message"),
     [
-        ([Comment("1", "a"), Comment("1", "b")], r"comments\[1\]\.id: duplicate comment id '1' \(first at comments\[0\]\)"),
+        ([Comment("1", "a"), Comment("1", "b")],
+         r"comments\[1\]\.id: duplicate comment id '1' \(first at comments\[0\]\)"),
         ([Comment("1", "a"), Comment("2", "b", parent_id="9")], r"comments\[1\]\.parent_id: unknown parent '9'"),
         ([Comment("1", "  \u200b ")], r"comments\[0\]\.text: empty text"),
         ([Comment("1", "hi", parent_id="1")], r"comments\[0\]\.parent_id: a comment cannot reply to itself"),
     ],
 )
-def test_classify_rejects_inconsistent_comments(tiny_bundle: ModelBundle, comments: list[Comment], message: str) -> None:
+def test_classify_rejects_inconsistent_comments(
+    tiny_bundle: ModelBundle, comments: list[Comment], message: str
+) -> None:
     with pytest.raises(ClassifyError, match=message):
         tiny_bundle.classify(BUDGET, comments)
 

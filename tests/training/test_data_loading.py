@@ -137,7 +137,9 @@ def test_jsonl_errors_name_the_line(tmp_path: Path) -> None:
     good = {"comment_id": "c1", "article_id": "a1", "parent_id": None, "text": "Budget talk", "label": "on_topic"}
     lines = [json.dumps(good), "{not json", ""]
     (folder / "comments.jsonl").write_text("\n".join(lines), encoding="utf-8")
-    assert error_of(folder) == "comments.jsonl line 2: invalid JSON (Expecting property name enclosed in double quotes at column 2)"
+    assert error_of(folder) == (
+        "comments.jsonl line 2: invalid JSON (Expecting property name enclosed in double quotes at column 2)"
+    )
     (folder / "comments.jsonl").write_text(json.dumps(good) + "\n[1, 2]\n", encoding="utf-8")
     assert error_of(folder) == "comments.jsonl line 2: expected a JSON object, found list"
     bad_type = {**good, "comment_id": "c2", "text": ["not", "text"]}
@@ -150,11 +152,15 @@ def test_parquet_errors_name_the_row(tmp_path: Path) -> None:
     (folder / "comments.csv").unlink()
     pd.DataFrame({"comment_id": ["c1", "c2"], "article_id": ["a1", "a1"], "parent_id": [None, None],
                   "text": ["ok", "fine"], "label": ["on_topic", "spamm"]}).to_parquet(folder / "comments.parquet")
-    assert error_of(folder) == "comments.parquet row 2, field 'label': label 'spamm' is not one of on_topic, off_topic, spam"
+    assert error_of(folder) == (
+        "comments.parquet row 2, field 'label': label 'spamm' is not one of on_topic, off_topic, spam"
+    )
 
 
 def test_folder_problems(tmp_path: Path) -> None:
-    assert error_of(tmp_path / "nope").endswith("nope: labeled-data folder not found (expected a folder with articles.* and comments.*)")
+    assert error_of(tmp_path / "nope").endswith(
+        "nope: labeled-data folder not found (expected a folder with articles.* and comments.*)"
+    )
     folder = write(tmp_path / "two", GOOD_COMMENTS)
     (folder / "comments.jsonl").write_text("", encoding="utf-8")
     assert error_of(folder).endswith("several comments tables (comments.csv, comments.jsonl); keep exactly one")
