@@ -6,15 +6,18 @@ eight comments. The event loop never runs the model: it hands a `Job` to one cla
 future; the thread takes everything queued (up to `max_comments`), groups it by model, article and `remember`,
 calls `ModelBundle.classify` once per group, and hands back each request's results already encoded as JSON.
 
-Batching must not change what a request means. A request is merged with others only when its comment ids do
-not collide with theirs and each of its parents is in the request itself or already known, so a request never
-sees a parent that another, concurrent request happens to send. If a merged call still fails (a text that is
-empty once normalised), each request of the group is retried alone, so the error names that request's field.
+Batching must not change what a request means. A request is merged with others only when it joins the
+article's thread anyway (`remember`), its comment ids do not collide with theirs, and each of its parents is in
+the request itself or already known, so a request never sees a parent that another, concurrent request happens
+to send, and a `remember: false` request is never influenced by another's comments. If a merged call still
+fails (a text that is empty once normalised), each request of the group is retried alone, so the error names
+that request's field.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -124,10 +127,8 @@ class MicroBatcher:
         for job, answer in answers:
             by_loop.setdefault(job.loop, []).append((job, answer))
         for loop, items in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_deliver, items)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
 
     def _classify_group(self, group: list[Job]) -> list[tuple[Job, bytes | BaseException]]:
         context = group[0].context
@@ -135,7 +136,9 @@ class MicroBatcher:
         alone: list[Job] = []
         seen: set[str] = set()
         for job in group:
-            if seen.isdisjoint(job.ids) and all(
+            # Comments of one model call are each other's thread: only comments that join the thread anyway
+            # (remember) may share a call with another request's.
+            if job.remember and seen.isdisjoint(job.ids) and all(
                 c.parent_id is None or c.parent_id in job.ids or context.knows(c.parent_id) for c in job.comments
             ):
                 merged.append(job)

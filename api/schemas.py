@@ -31,7 +31,7 @@ class RequestModels:
 
 def request_models(settings: Settings) -> RequestModels:
     """Request models whose field limits are the given settings."""
-    Id = Annotated[str, Field(min_length=1, max_length=settings.max_id_chars)]  # noqa: N806
+    Id = Annotated[str, Field(min_length=1, max_length=settings.max_id_chars)]
 
     class Article(BaseModel):
         """An article inline (id, title, body), or by reference (`id` alone, stored with PUT /articles/{id})."""

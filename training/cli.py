@@ -44,7 +44,9 @@ def fail(message: str) -> typer.Exit:
 @app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Folder with articles.* and comments.*.")] = DEFAULT_DATA,
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle and its report into.")] = DEFAULT_MODEL,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write the bundle and its report into.")
+    ] = DEFAULT_MODEL,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds, grouped by article.")] = 5,
     reject_precision: Annotated[
         float, typer.Option(min=0.5, max=1.0, help="Held-out precision a reject decision must reach.")
@@ -107,7 +109,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
     database: Annotated[
-        Path | None, typer.Option("--database", help="SQLite file for stored articles (default: MODERATE_DATABASE_PATH).")
+        Path | None, typer.Option("--database", help="SQLite file for articles (default: MODERATE_DATABASE_PATH).")
     ] = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = False,
 ) -> None:

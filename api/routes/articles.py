@@ -13,7 +13,7 @@ from model.types import Article
 
 def articles_router(models: RequestModels, max_id_chars: int) -> APIRouter:
     router = APIRouter(prefix="/articles", tags=["articles"])
-    ArticleId = Annotated[str, Path(min_length=1, max_length=max_id_chars)]  # noqa: N806
+    ArticleId = Annotated[str, Path(min_length=1, max_length=max_id_chars)]
     not_found = {404: {"model": ERRORS[422]["model"], "description": "Unknown article id."}}
 
     @router.put("/{article_id}", response_model=ArticleOut, responses={**ERRORS, 201: {"model": ArticleOut}})

@@ -1,0 +1,249 @@
+"""Load-test POST /classify of our service against the naive endpoint, in the same run, from loopback.
+
+Starts both servers with the same number of worker processes (ours with `moderate serve`, the naive one from
+bench/serve_naive.py under uvicorn), then drives each with wrk (a C load generator: closed loop, one thread,
+N connections, so the client costs little of the two cores) for single-comment and 50-comment requests at
+each concurrency. Request bodies are real comments from data/labeled with their article inline; every comment
+id is unique. Reports requests/s, p50 and p99 for both and the ratio, and writes bench/out/serve.json.
+
+    .venv/bin/python bench/serve_bench.py                      # 10 s per run, about 5 minutes
+    .venv/bin/python bench/serve_bench.py --duration 3 --concurrency 8 --sizes 1   # a quick look
+
+Needs wrk (`apt-get install wrk`) and a trained model (`moderate train`). Only 127.0.0.1 is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LUA = ROOT / "bench" / "serve_load.lua"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "model/artifacts/default")
+    parser.add_argument("--data", type=Path, default=ROOT / "data/labeled")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of load before each measured run")
+    parser.add_argument("--concurrency", default="1,8,64")
+    parser.add_argument("--sizes", default="1,50", help="comments per request")
+    parser.add_argument("--spread", default="one,all",
+                        help="'one': every request under the busiest article; 'all': each comment under its own "
+                             "article (63 articles)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/out/serve.json")
+    args = parser.parse_args()
+
+    if shutil.which("wrk") is None:
+        print("error: wrk not found; install it with `apt-get install wrk`", file=sys.stderr)
+        return 1
+    if not (args.model / "model.joblib").exists():
+        print(f"error: no model at {args.model}; train one with `moderate train --out {args.model}`",
+              file=sys.stderr)
+        return 1
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    spreads = args.spread.split(",")
+    articles, comments = load_corpus(args.data)
+
+    work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        ours_port, naive_port = free_port(), free_port()
+        env = {**os.environ, "MODERATE_MODEL_PATH": str(args.model),
+               "MODERATE_DATABASE_PATH": str(work / "bench.sqlite3")}
+        servers.append(start([str(BIN / "moderate"), "serve", "--model", str(args.model), "--host", "127.0.0.1",
+                              "--port", str(ours_port), "--workers", str(args.workers)], env, work / "ours.log"))
+        servers.append(start([sys.executable, "-m", "uvicorn", "bench.serve_naive:create_app", "--factory",
+                              "--host", "127.0.0.1", "--port", str(naive_port), "--workers", str(args.workers),
+                              "--no-access-log", "--log-level", "warning"], env, work / "naive.log"))
+        probe = body_line(articles, [comments[0]], "probe").encode()
+        targets = {"ours": f"http://127.0.0.1:{ours_port}", "naive": f"http://127.0.0.1:{naive_port}"}
+        for name, url in targets.items():
+            wait_until_ready(url, probe, name, work)
+
+        rows = []
+        for spread in spreads:
+            for size in sizes:
+                bodies_path = work / f"bodies-{spread}-{size}.jsonl"
+                write_bodies(bodies_path, articles, comments, size=size, spread=spread)
+                for concurrency in concurrencies:
+                    # Alternate which server goes first, so neither always runs on a warmer machine.
+                    order = ["naive", "ours"] if len(rows) % 2 == 0 else ["ours", "naive"]
+                    result = {}
+                    for name in order:
+                        tag = f"{name}{spread}{size}c{concurrency}"
+                        run_wrk(targets[name], bodies_path, tag + "w", concurrency, args.warmup)
+                        load_before = os.getloadavg()[0]
+                        result[name] = run_wrk(targets[name], bodies_path, tag, concurrency, args.duration)
+                        result[name]["load_before"] = load_before
+                    row = {"spread": spread, "comments": size, "concurrency": concurrency, **result}
+                    rows.append(row)
+                    print(format_row(row), flush=True)
+        report = {
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "workers": args.workers, "duration_s": args.duration, "cpus": os.cpu_count(),
+            "model": str(args.model), "rows": rows,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2))
+        print()
+        print(markdown(rows))
+        print(f"\nwritten to {args.out}")
+    finally:
+        for server in servers:
+            stop(server)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+# -- request bodies ---------------------------------------------------------------------------------------------
+def load_corpus(folder: Path) -> tuple[dict[str, dict[str, str]], list[dict[str, str]]]:
+    articles = {}
+    for line in (folder / "articles.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        articles[row["article_id"]] = {"id": row["article_id"], "title": row["title"], "body": row["body"]}
+    comments = [json.loads(line) for line in (folder / "comments.jsonl").read_text(encoding="utf-8").splitlines()]
+    return articles, comments
+
+
+def write_bodies(path: Path, articles: dict[str, dict[str, str]], comments: list[dict[str, str]], *,
+                 size: int, spread: str, count: int = 400) -> None:
+    """`count` request bodies of `size` comments each; 'one' puts them all under the busiest article."""
+    rng = random.Random(0)
+    by_article: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for comment in comments:
+        by_article[comment["article_id"]].append(comment)
+    busiest = max(by_article, key=lambda a: len(by_article[a]))
+    with path.open("w", encoding="utf-8") as handle:
+        for _ in range(count):
+            article_id = busiest if spread == "one" else rng.choice(sorted(by_article))
+            chosen = [rng.choice(by_article[article_id]) for _ in range(size)]
+            handle.write(body_line(articles, chosen, "@ID@") + "\n")
+
+
+def body_line(articles: dict[str, dict[str, str]], chosen: list[dict[str, str]], request_id: str) -> str:
+    article = articles[chosen[0]["article_id"]]
+    return json.dumps({
+        "article": article,
+        "comments": [{"id": f"r{request_id}-{i}", "text": c["text"], "parent_id": None} for i, c in enumerate(chosen)],
+    })
+
+
+# -- servers ----------------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("wb")
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def wait_until_ready(url: str, probe: bytes, name: str, work: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(url + "/classify", data=probe, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    log = (work / f"{name}.log").read_text(errors="replace")[-2000:]
+    raise SystemExit(f"the {name} server did not answer within {timeout:.0f} s; its log ends:\n{log}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """End a server we started (its own process group: uvicorn's worker processes too)."""
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+# -- wrk ----------------------------------------------------------------------------------------------------------
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def run_wrk(url: str, bodies: Path, tag: str, concurrency: int, duration: int) -> dict[str, float]:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s", "--latency",
+               "-s", str(LUA), url, "--", str(bodies), tag]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+        return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests_per_s": float(rps.group(1)) if rps else 0.0,
+        "requests": int(total.group(1)) if total else 0,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0),
+    }
+
+
+# -- report -------------------------------------------------------------------------------------------------------
+def format_row(row: dict) -> str:  # type: ignore[type-arg]
+    ours, naive = row["ours"], row["naive"]
+    return (f"{row['spread']:>3} article(s) {row['comments']:>2} comment(s) c={row['concurrency']:<3} "
+            f"ours {ours['requests_per_s']:8.1f} req/s p50 {ours['p50_ms']:6.2f} p99 {ours['p99_ms']:7.2f} "
+            f"err {ours['errors']} | naive {naive['requests_per_s']:7.1f} req/s p50 {naive['p50_ms']:6.2f} "
+            f"p99 {naive['p99_ms']:7.2f} err {naive['errors']} | x{ratio(row):.1f}")
+
+
+def ratio(row: dict) -> float:  # type: ignore[type-arg]
+    naive = row["naive"]["requests_per_s"]
+    return row["ours"]["requests_per_s"] / naive if naive else float("inf")
+
+
+def markdown(rows: list[dict]) -> str:  # type: ignore[type-arg]
+    lines = [
+        "| articles | comments/request | concurrency | ours req/s | ours p50 ms | ours p99 ms | naive req/s "
+        "| naive p50 ms | naive p99 ms | throughput ratio | errors (ours/naive) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        ours, naive = row["ours"], row["naive"]
+        lines.append(
+            f"| {row['spread']} | {row['comments']} | {row['concurrency']} | {ours['requests_per_s']:.0f} "
+            f"| {ours['p50_ms']:.2f} | {ours['p99_ms']:.2f} | {naive['requests_per_s']:.0f} | {naive['p50_ms']:.2f} "
+            f"| {naive['p99_ms']:.2f} | {ratio(row):.1f}x | {ours['errors']}/{naive['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The naive baseline for bench/serve_bench.py: FastAPI calling the fitted pipeline's `predict_proba` per request.
+
+This is what serving a scikit-learn model usually looks like: the same bundle, the same request body, a plain
+`def` endpoint (FastAPI runs it in its thread pool, as its docs advise for blocking code) that builds a
+DataFrame and calls `pipeline.predict_proba`. It returns labels and scores only: no actions, no reasons, no
+thread memory, so it does less work per comment than the service it is compared with.
+
+    MODERATE_MODEL_PATH=model/artifacts/default .venv/bin/uvicorn bench.serve_naive:create_app --factory
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+
+from api.settings import Settings, get_settings
+from model.bundle import ModelBundle
+
+
+class NaiveArticle(BaseModel):
+    id: str
+    title: str
+    body: str = ""
+
+
+class NaiveComment(BaseModel):
+    id: str
+    text: str
+    parent_id: str | None = None
+
+
+class NaiveRequest(BaseModel):
+    article: NaiveArticle
+    comments: list[NaiveComment]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.bundle = ModelBundle.load(settings.model_path)
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/classify")
+    def classify(body: NaiveRequest, request: Request) -> dict[str, Any]:
+        bundle: ModelBundle = request.app.state.bundle
+        frame = pd.DataFrame(
+            {
+                "comment_id": [c.id for c in body.comments],
+                "parent_id": [c.parent_id for c in body.comments],
+                "text": [c.text for c in body.comments],
+                "article_key": body.article.id,
+                "title": body.article.title,
+                "body": body.article.body,
+            }
+        )
+        scores = bundle.pipeline.predict_proba(frame)
+        classes = [str(c) for c in bundle.pipeline.classes_]
+        return {
+            "model_version": bundle.version,
+            "results": [
+                {"id": c.id, "label": classes[int(np.argmax(row))],
+                 "scores": {label: float(p) for label, p in zip(classes, row, strict=True)}}
+                for c, row in zip(body.comments, scores, strict=True)
+            ],
+        }
+
+    return app

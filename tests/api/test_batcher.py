@@ -1,0 +1,85 @@
+"""The micro-batcher: requests queued together share one model call without changing what each one means."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from api.batcher import MicroBatcher
+from model.bundle import ModelBundle
+from model.errors import ClassifyError
+from model.types import Article, Comment
+
+ARTICLE = Article("budget", "Council passes city budget after long night",
+                  "The council voted to raise property taxes and cut library hours on Sundays.")
+TEXTS = ["Property taxes up again, the council never listens.", "Earn 500 dollars a day, message me now",
+         "Library hours on Sundays matter to families.", "What a derby on Saturday!"]
+
+
+def requests_of(prefix: str, sizes: list[int]) -> list[list[Comment]]:
+    return [[Comment(f"{prefix}{n}-{i}", TEXTS[(n + i) % 4]) for i in range(size)] for n, size in enumerate(sizes)]
+
+
+async def submit_together(batcher: MicroBatcher, bundle: ModelBundle, context: object,
+                          requests: list[list[Comment]], remember: bool = True) -> list[object]:
+    """Queue every request before the classifier thread starts, so they are all in its first batch."""
+    tasks = [asyncio.ensure_future(batcher.submit(bundle, bundle.version, context, comments, remember))
+             for comments in requests]
+    await asyncio.sleep(0.05)
+    batcher.start()
+    try:
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        batcher.stop()
+
+
+def test_requests_queued_together_are_one_model_call_with_the_same_answers(tiny_bundle: ModelBundle) -> None:
+    calls: list[int] = []
+    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n))
+    requests = requests_of("a", [1, 3, 2])
+    answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE), requests))
+    assert calls == [6]
+    expected = tiny_bundle.classify(ARTICLE, [c for r in requests for c in r])
+    results = [r for answer in answers for r in json.loads(answer)["results"]]
+    assert [r["id"] for r in results] == [e.id for e in expected]
+    assert [r["scores"] for r in results] == [pytest.approx(e.scores, abs=1e-6) for e in expected]
+    assert [r["reasons"] for r in results] == [e.reasons for e in expected]
+
+
+def test_a_bad_request_fails_alone_and_names_its_own_field(tiny_bundle: ModelBundle) -> None:
+    batcher = MicroBatcher(max_comments=64)
+    good = requests_of("g", [2, 1])
+    bad = [Comment("b0", "Fine text"), Comment("b1", "\u200b \u200b")]  # empty once normalised
+    orphan = [Comment("o0", "Agreed.", parent_id="g0-0")]  # a parent sent by another request is not visible
+    answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE),
+                                          [good[0], bad, good[1], orphan]))
+    assert isinstance(answers[1], ClassifyError)
+    assert answers[1].field == "comments[1].text"
+    assert [r["id"] for r in json.loads(answers[0])["results"]] == ["g0-0", "g0-1"]
+    assert [r["id"] for r in json.loads(answers[2])["results"]] == ["g1-0"]
+    # The orphan's parent was classified (and remembered) before it, so it is answered, as if sent after it.
+    assert json.loads(answers[3])["results"][0]["id"] == "o0"
+
+
+def test_requests_that_do_not_join_the_thread_are_not_merged(tiny_bundle: ModelBundle) -> None:
+    calls: list[int] = []
+    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n))
+    requests = requests_of("n", [1, 2])
+    answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE), requests,
+                                          remember=False))
+    assert calls == [1, 2]
+    for answer, comments in zip(answers, requests, strict=True):
+        alone = tiny_bundle.classify(ARTICLE, comments)
+        assert [r["scores"] for r in json.loads(answer)["results"]] == [
+            pytest.approx(e.scores, abs=1e-6) for e in alone]
+
+
+def test_batches_respect_the_comment_limit(tiny_bundle: ModelBundle) -> None:
+    calls: list[int] = []
+    batcher = MicroBatcher(max_comments=4, on_batch=lambda n, _: calls.append(n))
+    answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE),
+                                          requests_of("l", [3, 3, 1, 6])))
+    assert all(isinstance(a, bytes) for a in answers)
+    assert calls == [3, 4, 6]  # a single request larger than the limit is still answered, alone
