@@ -171,8 +171,9 @@ class ArticleStore:
                             rows,
                         )
                         db.execute("COMMIT")
-            except StoreError:
-                # Known comments are context, not decisions: a failed write is logged and the writer goes on.
+            except Exception:
+                # Known comments are context, not decisions: a failed write is logged and the writer goes on
+                # (a dead writer would leave flush() waiting for ever).
                 logger.exception("could not store %d classified comments", len(rows))
             finally:
                 for _ in batch:

@@ -128,7 +128,7 @@ def test_unknown_routes_and_methods_are_4xx(client: TestClient) -> None:
 
 # -- no 500 for anything a client can send -------------------------------------------------------------------------
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
@@ -154,6 +154,18 @@ def test_no_payload_gets_a_500(client: TestClient, payload: object) -> None:
     assert response.status_code in (200, 404, 422), response.text
     if response.status_code != 200:
         assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"article": {"id": "a", "title": NaN}, "comments": [{"id": "c", "text": Infinity}]}',
+    b'{"article": {"id": "a\\ud800", "title": "t"}, "comments": [{"id": "\\udfff", "text": "\\ud800 x"}]}',
+    b'{"article": {"id": "a", "title": "t"}, "comments": [{"id": "c", "text": "x"}], "comments": 5}',
+    b'{"article": {"id": "' + b"9" * 5000 + b'"}}',
+    b'\xef\xbb\xbf{"article": {"id": "a"}}',
+])
+def test_odd_but_parseable_json_is_not_a_500(client: TestClient, raw: bytes) -> None:
+    response = client.post("/classify", content=raw, headers={"Content-Type": "application/json"})
+    assert 200 <= response.status_code < 500, response.text
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
