@@ -141,6 +141,63 @@ def serve(
         raise fail(str(error)) from None
 
 
+@app.command()
+def score(
+    input: Annotated[str, typer.Argument(help="Dump: .csv, .jsonl, .parquet, WordPress/Disqus .xml (dask: a glob).")],
+    articles: Annotated[
+        Path | None, typer.Option("--articles", help="Articles table (article_id, title, body): CSV, JSONL, Parquet.")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output .csv/.jsonl/.parquet, or - for stdout. "
+                                 "Default: INPUT.scored.<ext>.")
+    ] = None,
+    model: ModelOption = DEFAULT_MODEL,
+    input_format: Annotated[
+        str | None, typer.Option("--format", help="Input format if not clear from the name: csv, jsonl, parquet, "
+                                 "wxr, disqus.")
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--output-format", help="csv, jsonl or parquet (default: from the output name; "
+                                 "jsonl for stdout).")
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk.")] = 20_000,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=256, help="Worker processes (default: one per core).")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into the same output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local (this machine) or dask.")] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address (default: start a local cluster).")
+    ] = None,
+) -> None:
+    """Score every comment of a dump: one output row per input row, in order, with label, scores, action, error.
+
+    Rows that cannot be scored (empty text, unknown article, undecodable bytes, a broken line) keep their place
+    and say why in `error`. A summary by label, action and error ends the run.
+
+    Example: moderate score comments.csv --articles articles.csv -o scored.parquet
+    """
+    from training.score_cli import run_dask, run_local
+
+    if engine not in ("local", "dask"):
+        raise fail(f"--engine must be local or dask, not {engine!r}")
+    if input_format is not None and input_format not in ("csv", "jsonl", "parquet", "wxr", "disqus"):
+        raise fail(f"--format must be one of csv, jsonl, parquet, wxr, disqus, not {input_format!r}")
+    if output_format is not None and output_format not in ("csv", "jsonl", "parquet"):
+        raise fail(f"--output-format must be csv, jsonl or parquet, not {output_format!r}")
+    try:
+        if engine == "dask":
+            run_dask(input, articles_path=articles, output=output, model_path=model, scheduler=scheduler,
+                     console=console)
+        else:
+            run_local(Path(input), articles_path=articles, output=output, model_path=model,
+                      input_format=input_format, output_format=output_format, chunk_rows=chunk_rows,
+                      workers=workers, resume=resume, quiet=quiet, console=console)
+    except (ModerationError, ValueError, OSError) as error:
+        raise fail(str(error)) from None
+
+
 def print_summary(metrics: dict) -> None:  # type: ignore[type-arg]
     table = Table(title=metrics.get("protocol", ""), title_justify="left")
     table.add_column("model")

@@ -1,0 +1,297 @@
+"""Normalise and hash the words of a whole batch of comments at once, identical to the per-comment path.
+
+Batch scoring spends most of its time in two per-comment Python loops of the core: `normalize_text` and the
+analyzer of scikit-learn's HashingVectorizer (lowercase, `\\b\\w\\w+\\b`, word n-grams, MurmurHash3 per term).
+This module does the same work over a whole Arrow array: RE2 kernels (C++) split and clean the texts, and
+MurmurHash3 runs in numpy over the distinct terms of the batch. The results are not "close to" the core's: they
+are the same numbers (tests compare them bit for bit), so a bundle scores the same in the API and in a dump.
+
+Exactness rests on three facts, each checked by the tests:
+- `normalize_batch` takes the vectorised route only for pure-ASCII texts, where Python's `\\s` and the control
+  classes of `model.text` mean exactly what RE2 reads; other texts go through `normalize_text` itself.
+- Words are split on the complement of Python's own `\\w` class, computed from `re` for every code point and
+  written out as RE2 ranges; texts are lower-cased with Python's `str.lower` (Arrow's Unicode tables differ).
+- The hash is the MurmurHash3 (x86, 32-bit, seed 0) of each term's UTF-8 bytes, bucket `abs(h) % n_features`,
+  exactly as `sklearn.feature_extraction._hashing_fast` computes it.
+
+Only the HashingVectorizer configuration the bundle uses is supported (word analyzer, our token pattern, no
+stop words, no accent stripping, no alternate sign, no norm); `supports(hasher)` says so and callers fall back to
+`hasher.transform` otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
+
+from model.text import MAX_MODEL_CHARS, normalize_text
+
+#: The token pattern these functions reproduce (the one `model.features` gives its hasher).
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+# Terms longer than this many 4-byte blocks are hashed one by one; the numpy loop runs once per block.
+_MAX_VECTOR_BLOCKS = 64
+
+_C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+
+
+def supports(hasher: HashingVectorizer) -> bool:
+    """True when `word_counts` reproduces `hasher.transform` exactly."""
+    low, high = hasher.ngram_range
+    return bool(
+        hasher.analyzer == "word"
+        and hasher.token_pattern == TOKEN_PATTERN
+        and hasher.tokenizer is None
+        and hasher.preprocessor is None
+        and hasher.stop_words is None
+        and hasher.strip_accents is None
+        and hasher.lowercase
+        and hasher.input == "content"
+        and not hasher.alternate_sign
+        and not hasher.binary
+        and hasher.norm is None
+        and low == 1
+        and high in (1, 2)
+        and np.dtype(hasher.dtype) == np.float64
+    )
+
+
+def as_text_array(values: object) -> pa.Array:
+    """A large_string Arrow array from an Arrow array/chunked array or a sequence of str/None."""
+    array: pa.Array
+    if isinstance(values, pa.ChunkedArray):
+        array = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    elif isinstance(values, pa.Array):
+        array = values
+    else:
+        array = pa.array(values, type=pa.large_string(), from_pandas=True)
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    return array
+
+
+def normalize_batch(texts: pa.Array) -> pa.Array:
+    """`model.text.normalize_text` of every value (missing values become ""), as a large_string array."""
+    texts = pc.fill_null(as_text_array(texts), "")
+    ascii_mask = pc.string_is_ascii(texts)
+    out = pc.utf8_slice_codeunits(texts, 0, MAX_MODEL_CHARS * 2)
+    # ASCII only from here: C0 controls but tab and newline, DEL; then runs of spaces; then newlines with the
+    # spaces around them; then strip, cut, strip, exactly the order of normalize_text.
+    out = pc.replace_substring_regex(out, "[\\x00-\\x08\\x0b-\\x1f\\x7f]", "")
+    # A lone space is already what the substitution would write; matching only longer or other runs saves
+    # most of the matches (RE2 replacement costs per match).
+    out = pc.replace_substring_regex(out, " [ \\t\\r\\f\\x0b]+|[\\t\\r\\f\\x0b][ \\t\\r\\f\\x0b]*", " ")
+    out = pc.replace_substring_regex(out, "[ \\n]*\\n[ \\n]*", "\n")
+    out = pc.utf8_trim(out, " \n")
+    out = pc.utf8_slice_codeunits(out, 0, MAX_MODEL_CHARS)
+    out = pc.utf8_trim(out, " \n")
+    if pc.all(ascii_mask).as_py():
+        return out
+    others = np.flatnonzero(~ascii_mask.to_numpy(zero_copy_only=False))
+    fixed = [normalize_text(text) for text in texts.take(pa.array(others)).to_pylist()]
+    mask = np.zeros(len(texts), dtype=bool)
+    mask[others] = True
+    return pc.replace_with_mask(out, pa.array(mask), pa.array(fixed, type=pa.large_string()))
+
+
+def lowercase_batch(texts: pa.Array) -> pa.Array:
+    """Python's `str.lower` of every text (Arrow's ASCII kernel where that is the same thing)."""
+    texts = as_text_array(texts)
+    ascii_mask = pc.string_is_ascii(texts)
+    out = pc.ascii_lower(texts)
+    if pc.all(ascii_mask).as_py():
+        return out
+    others = np.flatnonzero(~ascii_mask.to_numpy(zero_copy_only=False))
+    lowered = [text.lower() for text in texts.take(pa.array(others)).to_pylist()]
+    mask = np.zeros(len(texts), dtype=bool)
+    mask[others] = True
+    return pc.replace_with_mask(out, pa.array(mask), pa.array(lowered, type=pa.large_string()))
+
+
+def word_counts(texts: pa.Array, hasher: HashingVectorizer) -> sp.csr_matrix:
+    """Exactly `hasher.transform(texts)` (a float64 CSR matrix of hashed term counts) for supported hashers."""
+    texts = as_text_array(texts)
+    n = len(texts)
+    n_features = int(hasher.n_features)
+    tokens, rows = _tokens(_spaced_words(texts))
+    if len(tokens) == 0:
+        return sp.csr_matrix((n, n_features), dtype=np.float64)
+    # Hash each distinct word once; a bigram is a pair of word ids, so distinct bigrams are found on integers
+    # and only those are joined into strings and hashed.
+    encoded = pc.dictionary_encode(tokens)
+    words = encoded.dictionary
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    columns = [_buckets(words, n_features)[ids]]
+    all_rows = [rows]
+    if hasher.ngram_range[1] == 2 and len(ids) > 1:
+        same = rows[1:] == rows[:-1]
+        pair_keys = ids[:-1][same] * len(words) + ids[1:][same]
+        codes, distinct = pd.factorize(pair_keys)
+        if len(distinct):
+            left = words.take(pa.array(distinct // len(words)))
+            right = words.take(pa.array(distinct % len(words)))
+            pairs = pc.binary_join_element_wise(left, right, pa.scalar(" ", pa.large_string()))
+            columns.append(_buckets(pairs, n_features)[codes])
+            all_rows.append(rows[:-1][same])
+    cols = np.concatenate(columns)
+    matrix = sp.csr_matrix(
+        (np.ones(len(cols), dtype=np.float64), (np.concatenate(all_rows), cols)),
+        shape=(n, n_features), dtype=np.float64,
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
+def murmurhash3_batch(terms: pa.Array) -> np.ndarray:
+    """MurmurHash3 x86 32-bit, seed 0, of each term's UTF-8 bytes, as int32 (sklearn's `murmurhash3_32`)."""
+    terms = as_text_array(terms)
+    n = len(terms)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    offsets, data = _buffers(terms)
+    starts = offsets[:-1]
+    lengths = (offsets[1:] - starts).astype(np.int64)
+    out = np.empty(n, dtype=np.int32)
+    long = lengths > _MAX_VECTOR_BLOCKS * 4
+    if long.any():
+        for index in np.flatnonzero(long):
+            out[index] = murmurhash3_32(bytes(data[starts[index] : starts[index] + lengths[index]]), seed=0)
+    short = np.flatnonzero(~long)
+    if len(short):
+        # Zero padding lets every gather read four bytes; padded bytes are never mixed into a hash.
+        padded = np.concatenate([data, np.zeros(8, dtype=np.uint8)])
+        out[short] = _murmur_vector(padded, starts[short], lengths[short])
+    return out
+
+
+def _murmur_vector(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    # Longest first, so the terms that still have a block j are always a prefix of the arrays.
+    order = np.argsort(-lengths, kind="stable")
+    starts, lengths = starts[order], lengths[order]
+    blocks = lengths // 4
+    h = np.zeros(len(starts), dtype=np.uint32)
+    n_blocks = int(blocks[0]) if len(blocks) else 0
+    active_counts = np.searchsorted(-blocks, -np.arange(1, n_blocks + 1), side="right")
+    for j in range(n_blocks):
+        m = int(active_counts[j])
+        at = starts[:m] + 4 * j
+        k = _word(data, at)
+        k = _mix_k(k)
+        hj = h[:m] ^ k
+        hj = (hj << np.uint32(13)) | (hj >> np.uint32(19))
+        h[:m] = hj * np.uint32(5) + np.uint32(0xE6546B64)
+    tail = lengths & 3
+    has_tail = np.flatnonzero(tail)
+    if len(has_tail):
+        at = starts[has_tail] + 4 * blocks[has_tail]
+        rem = tail[has_tail]
+        k = data[at].astype(np.uint32)
+        k |= np.where(rem >= 2, data[at + 1].astype(np.uint32) << np.uint32(8), np.uint32(0))
+        k |= np.where(rem >= 3, data[at + 2].astype(np.uint32) << np.uint32(16), np.uint32(0))
+        h[has_tail] ^= _mix_k(k)
+    h ^= lengths.astype(np.uint32)
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xC2B2AE35)
+    h ^= h >> np.uint32(16)
+    out = np.empty_like(h)
+    out[order] = h
+    return out.view(np.int32)
+
+
+def _word(data: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Little-endian uint32 from the four bytes at each position."""
+    k = data[at].astype(np.uint32)
+    k |= data[at + 1].astype(np.uint32) << np.uint32(8)
+    k |= data[at + 2].astype(np.uint32) << np.uint32(16)
+    k |= data[at + 3].astype(np.uint32) << np.uint32(24)
+    return k
+
+
+def _mix_k(k: np.ndarray) -> np.ndarray:
+    k = k * _C1
+    k = (k << np.uint32(15)) | (k >> np.uint32(17))
+    return k * _C2
+
+
+def _buckets(terms: pa.Array, n_features: int) -> np.ndarray:
+    """Hash bucket of each term, as the hasher computes it (abs of the signed hash, modulo n_features)."""
+    hashes = murmurhash3_batch(terms).astype(np.int64)
+    return np.abs(hashes) % n_features
+
+
+def _spaced_words(texts: pa.Array) -> pa.Array:
+    """Each text lower-cased as Python does, with every character that is not `\\w` turned into a space."""
+    texts = as_text_array(texts)
+    ascii_mask = pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
+    # ASCII rows: one table look-up per byte lower-cases and blanks out non-word characters.
+    offsets, data = _buffers(texts)
+    spaced = pa.LargeStringArray.from_buffers(
+        len(texts), pa.py_buffer(offsets - offsets[0]), pa.py_buffer(_ascii_table()[data[offsets[0] : offsets[-1]]])
+    )
+    if ascii_mask.all():
+        return spaced
+    others = np.flatnonzero(~ascii_mask)
+    lowered = pa.array([text.lower() for text in texts.take(pa.array(others)).to_pylist()], type=pa.large_string())
+    fixed = pc.replace_substring_regex(lowered, _non_word_pattern(), " ")
+    return pc.replace_with_mask(spaced, pa.array(~ascii_mask), fixed)
+
+
+def _tokens(spaced: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The words (two characters or more) of space-separated texts, in order, with the row of each."""
+    pieces = pc.split_pattern(spaced, " ")
+    flat = pc.list_flatten(pieces)
+    rows = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
+    keep = pc.greater_equal(pc.utf8_length(flat), 2)
+    return as_text_array(flat.filter(keep)), rows[keep.to_numpy(zero_copy_only=False)]
+
+
+def _buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (int64, n + 1) and data bytes of a large_string array, honouring a slice offset."""
+    buffers = texts.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64, count=len(texts) + 1, offset=texts.offset * 8)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, dtype=np.uint8)
+    return offsets, data
+
+
+@cache
+def _ascii_table() -> np.ndarray:
+    """Byte -> byte: ASCII word characters lower-cased, other ASCII characters a space, the rest unchanged."""
+    table = np.arange(256, dtype=np.uint8)
+    for code in range(128):
+        char = chr(code)
+        table[code] = ord(char.lower()) if (char.isalnum() or char == "_") else ord(" ")
+    return table
+
+
+@cache
+def _non_word_pattern() -> str:
+    """RE2 class of everything Python's `re` does not count as `\\w`, so a split leaves exactly its words."""
+    ranges = _word_ranges()
+    parts = [_re2_range(low, high) for low, high in ranges]
+    return "[^" + "".join(parts) + "]+"
+
+
+def _word_ranges() -> list[tuple[int, int]]:
+    # One `re` scan over every code point (surrogates excluded: they cannot occur in UTF-8 text).
+    ranges: list[tuple[int, int]] = []
+    for low, high in ((0, 0xD7FF), (0xE000, sys.maxunicode)):
+        block = "".join(map(chr, range(low, high + 1)))
+        ranges.extend((low + m.start(), low + m.end() - 1) for m in re.finditer(r"\w+", block))
+    return ranges
+
+
+def _re2_range(low: int, high: int) -> str:
+    if low == high:
+        return f"\\x{{{low:x}}}"
+    return f"\\x{{{low:x}}}-\\x{{{high:x}}}"

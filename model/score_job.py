@@ -1,0 +1,282 @@
+"""Run a batch-scoring job: read a dump in chunks, score them on every core, write them in order.
+
+    reader (this process) -> chunks -> worker processes (each loads the bundle once) -> writer (this process)
+
+Results are written in input order whatever order the workers finish in; at most two chunks per worker are in
+flight, so memory is bounded by the chunk size, not by the dump. The reader also keeps a bounded memory of the
+most recent comments (`parent_memory` rows, by article and comment id), so that a reply whose parent sits in an
+earlier chunk is still scored with its parent's text; an older parent is treated as unknown (the row is scored
+as a top-level comment and counted as "parent not found").
+
+Resuming (`resume=True`) skips the chunks already written (see `model.score_output`); the chunks before that
+point are read again, without scoring, only to rebuild the parent memory, so a resumed job writes the same rows
+as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from model.bundle import ModelBundle
+from model.dumps import DEFAULT_CHUNK_ROWS, Chunk, Dump, Problem, text_column
+from model.errors import ModerationError
+from model.scoring import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts, ScoredBatch, empty_scores
+from model.types import Article
+
+#: Comments remembered (by article and id) so that replies in later chunks find their parent's text.
+DEFAULT_PARENT_MEMORY = 200_000
+SCORING_FAILED = "scoring failed"
+
+Progress = Callable[[int, float | None], None]
+
+
+class Output(Protocol):
+    def start(self, job: dict[str, Any], resume: bool) -> tuple[int, Counts]: ...
+    def write(self, index: int, table: pa.Table, counts: Counts) -> None: ...
+    def finish(self, schema: pa.Schema) -> None: ...
+
+
+@dataclass
+class JobOptions:
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    workers: int = 1
+    resume: bool = False
+    parent_memory: int = DEFAULT_PARENT_MEMORY
+
+
+@dataclass
+class JobSummary:
+    """What the job did: counts over every row of the output (including rows written by an earlier run)."""
+
+    counts: Counts
+    seconds: float
+    rows_this_run: int
+    resumed_rows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_this_run / self.seconds if self.seconds > 0 else 0.0
+
+
+def output_schema(input_schema: pa.Schema) -> pa.Schema:
+    """Every input column (renamed `input_<name>` where it would collide with a score column), then the scores."""
+    fields = [
+        field.with_name(f"input_{field.name}") if field.name in SCORE_COLUMNS else field for field in input_schema
+    ]
+    return pa.schema([*fields, *SCORE_SCHEMA])
+
+
+def score_dump(
+    dump: Dump,
+    output: Output,
+    *,
+    model_path: Path,
+    bundle: ModelBundle | None = None,
+    articles: Mapping[str, Article] | None = None,
+    articles_fingerprint: dict[str, Any] | None = None,
+    options: JobOptions | None = None,
+    progress: Progress | None = None,
+) -> JobSummary:
+    """Score every row of `dump` into `output`; see the module docstring for order, memory and resuming."""
+    options = options or JobOptions()
+    started = time.perf_counter()
+    bundle = bundle or ModelBundle.load(model_path)
+    schema = output_schema(dump_schema(dump))
+    job = {
+        "input": dump.fingerprint(),
+        "articles": articles_fingerprint,
+        "model": {"version": bundle.version, "sha256": bundle.metadata.get("model_sha256")},
+        "chunk_rows": options.chunk_rows,
+        "parent_memory": options.parent_memory,
+        "columns": list(schema.names),
+    }
+    first_chunk, counts = output.start(job, options.resume)
+    resumed_rows = counts.rows
+    preparer = BatchPreparer(articles or {}, options.parent_memory)
+    rows_this_run = 0
+
+    def write(chunk: Chunk, scored: ScoredBatch) -> None:
+        nonlocal rows_this_run
+        output.write(chunk.index, _joined(chunk.table, scored.table, schema), scored.counts)
+        counts.add(scored.counts)
+        rows_this_run += len(chunk)
+        if progress is not None:
+            progress(counts.rows, chunk.position)
+
+    chunks = _chunks_to_score(dump.chunks(options.chunk_rows), first_chunk, preparer)
+    if options.workers <= 1:
+        scorer = ChunkScorer(bundle)
+        for chunk, batch in chunks:
+            write(chunk, _score_safely(scorer, batch))
+    else:
+        _score_in_pool(chunks, write, model_path, options.workers)
+    output.finish(schema)
+    return JobSummary(counts, time.perf_counter() - started, rows_this_run, resumed_rows)
+
+
+def dump_schema(dump: Dump) -> pa.Schema:
+    schema = getattr(dump, "schema", None)
+    if isinstance(schema, pa.Schema):
+        return schema
+    return pa.schema([(c, pa.string()) for c in dump.columns])
+
+
+def _chunks_to_score(
+    chunks: Iterator[Chunk], first_chunk: int, preparer: BatchPreparer
+) -> Iterator[tuple[Chunk, CommentBatch]]:
+    for chunk in chunks:
+        if chunk.index < first_chunk:
+            preparer.remember(chunk)
+            continue
+        yield chunk, preparer.prepare(chunk)
+
+
+def _joined(inputs: pa.Table, scores: pa.Table, schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_arrays([*inputs.columns, *scores.columns], schema=schema)
+
+
+# -- worker processes -------------------------------------------------------------------------------------
+_worker_scorer: ChunkScorer | None = None  # one per worker process, set by _start_worker
+
+
+def _start_worker(model_path: str) -> None:
+    global _worker_scorer
+    pa.set_cpu_count(1)  # one process per core already; Arrow's own threads would only compete
+    _worker_scorer = ChunkScorer(ModelBundle.load(model_path))
+
+
+def _score_in_worker(batch: CommentBatch) -> ScoredBatch:
+    if _worker_scorer is None:
+        raise RuntimeError("worker not started")
+    return _score_safely(_worker_scorer, batch)
+
+
+def _score_safely(scorer: ChunkScorer, batch: CommentBatch) -> ScoredBatch:
+    """Score a batch; if scoring itself fails, every row of the batch says why and the job goes on."""
+    try:
+        return scorer.score(batch)
+    except (ModerationError, ValueError, ArithmeticError, MemoryError, pa.ArrowException) as error:
+        return empty_scores(len(batch), Problem(SCORING_FAILED, f"{SCORING_FAILED}: {type(error).__name__}: {error}"))
+
+
+def _score_in_pool(
+    chunks: Iterator[tuple[Chunk, CommentBatch]], write: Callable[[Chunk, ScoredBatch], None],
+    model_path: Path, workers: int,
+) -> None:
+    # spawn, not fork: the parent runs Arrow's thread pool, which a forked child would inherit half-copied.
+    context = multiprocessing.get_context("spawn")
+    in_flight: deque[tuple[Chunk, Future[ScoredBatch]]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(str(model_path),)) as pool:
+        for chunk, batch in chunks:
+            in_flight.append((chunk, pool.submit(_score_in_worker, batch)))
+            while len(in_flight) >= 2 * workers or (in_flight and in_flight[0][1].done()):
+                done, future = in_flight.popleft()
+                write(done, future.result())
+        while in_flight:
+            done, future = in_flight.popleft()
+            write(done, future.result())
+
+
+# -- preparing batches ------------------------------------------------------------------------------------
+class BatchPreparer:
+    """Turns chunks into CommentBatches: text columns, the articles they name, and parents from earlier chunks."""
+
+    def __init__(self, articles: Mapping[str, Article], parent_memory: int) -> None:
+        self.articles = articles
+        self.memory = ParentMemory(parent_memory)
+
+    def prepare(self, chunk: Chunk) -> CommentBatch:
+        problems = list(chunk.problems)
+        table = chunk.table
+        texts = text_column(table, "text", problems)
+        article_ids = text_column(table, "article_id", problems)
+        comment_ids = text_column(table, "comment_id", problems)
+        parent_ids = text_column(table, "parent_id", problems)
+        assert texts is not None and article_ids is not None  # a Dump checks its columns when opened
+        parent_texts = None
+        if parent_ids is not None and comment_ids is not None:
+            parent_texts = self._outside_parents(article_ids, comment_ids, parent_ids)
+        self.memory.add(article_ids, comment_ids, texts)
+        return CommentBatch(
+            texts=texts, article_ids=article_ids, articles=self._articles_named(article_ids, chunk.articles),
+            comment_ids=comment_ids, parent_ids=parent_ids, parent_texts=parent_texts, problems=problems,
+        )
+
+    def remember(self, chunk: Chunk) -> None:
+        """Add a chunk's comments to the parent memory without preparing it (chunks already written)."""
+        problems = list(chunk.problems)
+        texts = text_column(chunk.table, "text", problems)
+        article_ids = text_column(chunk.table, "article_id", problems)
+        comment_ids = text_column(chunk.table, "comment_id", problems)
+        if texts is not None and article_ids is not None:
+            self.memory.add(article_ids, comment_ids, texts)
+
+    def _articles_named(self, article_ids: pa.Array, from_dump: Mapping[str, Article]) -> dict[str, Article]:
+        named: dict[str, Article] = {}
+        for key in pc.unique(article_ids).to_pylist():
+            if key is None:
+                continue
+            article = self.articles.get(key) or from_dump.get(key)
+            if article is not None:
+                named[key] = article
+        return named
+
+    def _outside_parents(self, article_ids: pa.Array, comment_ids: pa.Array, parent_ids: pa.Array) -> pa.Array | None:
+        parent_keys = _keys(article_ids, parent_ids)
+        has_parent = pc.fill_null(pc.not_equal(parent_ids, ""), False)
+        in_chunk = pc.fill_null(pc.is_in(parent_keys, value_set=_keys(article_ids, comment_ids)), False)
+        outside = pc.and_(has_parent, pc.invert(in_chunk))
+        if not pc.any(outside).as_py():
+            return None
+        return self.memory.texts_of(parent_keys, outside)
+
+
+def _keys(article_ids: pa.Array, comment_ids: pa.Array) -> pa.Array:
+    """article id + U+001F + comment id (ids are unique per article, not across articles)."""
+    return pc.binary_join_element_wise(article_ids, comment_ids, "\x1f")
+
+
+class ParentMemory:
+    """The text of the most recent `limit` comments by (article, id), kept as Arrow arrays chunk by chunk."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._chunks: deque[tuple[pa.Array, pa.Array]] = deque()
+        self._rows = 0
+        self._index: tuple[pa.Array, pa.Array] | None = None
+
+    def add(self, article_ids: pa.Array, comment_ids: pa.Array | None, texts: pa.Array) -> None:
+        if comment_ids is None or self.limit <= 0:
+            return
+        self._chunks.append((_keys(article_ids, comment_ids), texts))
+        self._rows += len(texts)
+        while self._chunks and self._rows - len(self._chunks[0][1]) >= self.limit:
+            self._rows -= len(self._chunks.popleft()[1])
+        self._index = None
+
+    def texts_of(self, keys: pa.Array, wanted: pa.Array) -> pa.Array:
+        """For each key where `wanted` is true, the remembered text (null if not remembered); null elsewhere."""
+        if not self._chunks:
+            return pa.nulls(len(keys), pa.string())
+        if self._index is None:
+            # Newest first, so a repeated id resolves to its most recent comment.
+            ordered = list(reversed(self._chunks))
+            self._index = (
+                pa.concat_arrays([k.cast(pa.string()) for k, _ in ordered]),
+                pa.concat_arrays([t.cast(pa.string()) for _, t in ordered]),
+            )
+        all_keys, all_texts = self._index
+        positions = pc.index_in(pc.if_else(wanted, keys, pa.scalar(None, keys.type)), value_set=all_keys)
+        return all_texts.take(positions)

@@ -1,0 +1,277 @@
+"""Score a batch of comments from a dump with a bundle: one output row per input row, in order, always.
+
+A row that cannot be scored is not dropped and does not stop the batch: it gets no label and its reason in
+`error` (the reader's reason for a broken line, or "empty text", "missing article id", "unknown article 'x'").
+Every other row is scored exactly as `ModelBundle.score_frame` scores it, through the bundle's own public seams
+(`CommentContextFeatures.transform_batch`, `ModelBundle.scores_from_features`, `ModelBundle.actions`), with two
+things done faster for large batches:
+
+- the comment texts are normalised and hashed for the whole batch at once (`model.batch_terms`, identical
+  numbers to the per-comment path, checked by the tests);
+- an article's title and body are vectorised once per scorer, not once per batch (a small cache by content).
+
+Semantics of the context features in a batch (the same as `score_frame` on that batch):
+- the *thread* of a comment is the other comments of its article in the same batch; comments of the article in
+  other batches do not count. Dumps that keep an article's comments together give the most thread context.
+- a *parent* is found by (article, comment_id) in the batch; a parent outside the batch is used when the caller
+  passes its text in `parent_texts` (the job keeps a bounded memory of recent comments for that). A reply whose
+  parent is in neither is scored as a top-level comment.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from model.batch_terms import as_text_array, normalize_batch, supports, word_counts
+from model.bundle import ModelBundle
+from model.dumps import Problem
+from model.features import CommentContextFeatures, ContextBatch
+from model.labels import LABELS
+from model.sparse_ops import l2_normalize_rows
+from model.text import normalize_text
+from model.types import Article
+
+#: Columns scoring adds to every input row, in this order.
+SCORE_COLUMNS: tuple[str, ...] = ("label", *(f"score_{label}" for label in LABELS), "action", "error")
+SCORE_SCHEMA = pa.schema(
+    [("label", pa.string()), *((f"score_{label}", pa.float64()) for label in LABELS),
+     ("action", pa.string()), ("error", pa.string())]
+)
+
+#: Kinds of rows that cannot be scored (the summary counts rows by kind; `error` holds the full message).
+EMPTY_TEXT = "empty text"
+MISSING_ARTICLE = "missing article id"
+UNKNOWN_ARTICLE = "unknown article"
+
+#: Scores are rounded like the API's, so every output format and engine writes the same numbers.
+SCORE_DECIMALS = 6
+
+
+@dataclass
+class CommentBatch:
+    """The columns scoring reads, one entry per input row, plus the articles those rows may name.
+
+    `problems[i]` is set when the reader could not read row i (it is then not scored). `parent_texts[i]` is the
+    text of row i's parent when that parent is outside the batch (None otherwise).
+    """
+
+    texts: pa.Array
+    article_ids: pa.Array
+    articles: Mapping[str, Article]
+    comment_ids: pa.Array | None = None
+    parent_ids: pa.Array | None = None
+    parent_texts: pa.Array | None = None
+    problems: Sequence[Problem | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class Counts:
+    """Rows by label, action and problem kind, and replies whose parent was not found; added up over batches."""
+
+    rows: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    parents_not_found: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.rows += other.rows
+        self.labels.update(other.labels)
+        self.actions.update(other.actions)
+        self.errors.update(other.errors)
+        self.parents_not_found += other.parents_not_found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "labels": dict(self.labels), "actions": dict(self.actions),
+                "errors": dict(self.errors), "parents_not_found": self.parents_not_found}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Counts:
+        return cls(int(data["rows"]), Counter(data.get("labels", {})), Counter(data.get("actions", {})),
+                   Counter(data.get("errors", {})), int(data.get("parents_not_found", 0)))
+
+
+@dataclass
+class ScoredBatch:
+    """The SCORE_COLUMNS of a batch, one row per input row, and its counts."""
+
+    table: pa.Table
+    counts: Counts
+
+
+class ChunkScorer:
+    """Scores CommentBatches with one bundle; keeps the vectors of the articles it saw most recently.
+
+    Not thread-safe (the article cache is a plain dict): use one scorer per process or thread.
+    """
+
+    def __init__(self, bundle: ModelBundle, *, article_cache_size: int = 4096) -> None:
+        self.bundle = bundle
+        features = bundle.pipeline.named_steps["features"]
+        if not isinstance(features, CommentContextFeatures):  # ModelBundle checks this too; keep mypy informed
+            raise TypeError("the bundle's pipeline must start with CommentContextFeatures")
+        self._features = features
+        self._fast = supports(features.hasher_)
+        self._article_cache_size = article_cache_size
+        self._article_vectors: OrderedDict[tuple[str, str, str], tuple[sp.csr_matrix, sp.csr_matrix]] = OrderedDict()
+
+    def score(self, batch: CommentBatch) -> ScoredBatch:
+        """SCORE_COLUMNS for every row of `batch`, in order; rows that cannot be scored get `error`."""
+        n = len(batch)
+        problems: list[Problem | None] = list(batch.problems) if batch.problems is not None else [None] * n
+        if len(problems) != n:
+            raise ValueError(f"CommentBatch: {len(problems)} problems for {n} rows")
+        texts = normalize_batch(batch.texts)
+        article_ids = pc.fill_null(as_text_array(batch.article_ids), "")
+        self._check_rows(texts, article_ids, batch.articles, problems)
+        valid = np.fromiter((p is None for p in problems), dtype=bool, count=n)
+        rows = np.flatnonzero(valid)
+        scores = np.full((n, len(LABELS)), np.nan)
+        labels = np.full(n, None, dtype=object)
+        actions = np.full(n, None, dtype=object)
+        parents_not_found = 0
+        if len(rows):
+            take = pa.array(rows)
+            probabilities, parents_not_found = self._probabilities(
+                batch, texts.take(take), article_ids.take(take), rows
+            )
+            predicted = np.argmax(probabilities, axis=1)
+            labels[rows] = np.asarray(self.bundle.labels, dtype=object)[predicted]
+            actions[rows] = self.bundle.actions(probabilities)
+            for j, label in enumerate(self.bundle.labels):
+                if label in LABELS:
+                    scores[rows, LABELS.index(label)] = np.round(probabilities[:, j], SCORE_DECIMALS)
+        scored = _scored(labels, scores, actions, problems)
+        scored.counts.parents_not_found = parents_not_found
+        return scored
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _check_rows(
+        self, texts: pa.Array, article_ids: pa.Array, articles: Mapping[str, Article], problems: list[Problem | None]
+    ) -> None:
+        empty_text = pc.equal(pc.binary_length(texts), 0).to_numpy(zero_copy_only=False)
+        ids = article_ids.to_pylist()
+        for i in range(len(problems)):
+            if problems[i] is not None:
+                continue
+            if empty_text[i]:
+                problems[i] = Problem(EMPTY_TEXT, EMPTY_TEXT)
+            elif not ids[i].strip():
+                problems[i] = Problem(MISSING_ARTICLE, MISSING_ARTICLE)
+            elif ids[i] not in articles:
+                problems[i] = Problem(UNKNOWN_ARTICLE, f"unknown article {ids[i]!r}")
+
+    def _probabilities(
+        self, batch: CommentBatch, texts: pa.Array, article_ids: pa.Array, rows: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """Class probabilities of the scorable rows, and how many of them name a parent that was not found."""
+        comments, totals = self._vectorize(texts)
+        encoded = pc.dictionary_encode(article_ids)
+        article_rows = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        keys = encoded.dictionary.to_pylist()
+        titles, bodies = self._article_matrices([batch.articles[key] for key in keys])
+        parent_rows, parents, not_found = self._parents(batch, rows, article_rows, comments)
+        context = ContextBatch(
+            texts=texts.to_pylist(), comments=comments, term_totals=totals, article_rows=article_rows,
+            titles=titles, bodies=bodies, parent_rows=parent_rows, parents=parents, thread_groups=article_rows,
+        )
+        return self.bundle.scores_from_features(self._features.transform_batch(context)), not_found
+
+    def _vectorize(self, texts: pa.Array) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The same rows `CommentContextFeatures.vectorize` returns, hashed for the whole batch at once."""
+        if not self._fast:
+            return self._features.vectorize(texts.to_pylist())
+        counts = word_counts(texts, self._features.hasher_)
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        counts.data = (1.0 + np.log(counts.data)) * self._features.idf_[counts.indices]
+        return l2_normalize_rows(counts), totals
+
+    def _article_matrices(self, articles: list[Article]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        missing = [a for a in articles if (a.id, a.title, a.body) not in self._article_vectors]
+        if missing:
+            titles, _ = self._vectorize(as_text_array([normalize_text(a.title) for a in missing]))
+            bodies, _ = self._vectorize(as_text_array([normalize_text(a.body) for a in missing]))
+            for i, article in enumerate(missing):
+                self._article_vectors[(article.id, article.title, article.body)] = (titles[i], bodies[i])
+        vectors = []
+        for article in articles:
+            key = (article.id, article.title, article.body)
+            self._article_vectors.move_to_end(key)
+            vectors.append(self._article_vectors[key])
+        while len(self._article_vectors) > max(self._article_cache_size, len(articles)):
+            self._article_vectors.popitem(last=False)
+        titles = sp.vstack([t for t, _ in vectors], format="csr")
+        bodies = sp.vstack([b for _, b in vectors], format="csr")
+        return titles, bodies
+
+    def _parents(
+        self, batch: CommentBatch, rows: np.ndarray, article_rows: np.ndarray, comments: sp.csr_matrix
+    ) -> tuple[np.ndarray, sp.csr_matrix, int]:
+        """Like the core's frame path: a parent in the batch (same article) first, then its text if given.
+
+        Also returns how many rows name a parent found in neither (they are scored as top-level comments).
+        """
+        n = len(rows)
+        parent_rows = np.full(n, -1, dtype=np.int64)
+        if batch.parent_ids is None:
+            return parent_rows, comments, 0
+        take = pa.array(rows)
+        parent_ids = pc.fill_null(as_text_array(batch.parent_ids).take(take), "")
+        has_parent = pc.not_equal(parent_ids, "").to_numpy(zero_copy_only=False)
+        if not has_parent.any():
+            return parent_rows, comments, 0
+        wanted_rows = np.flatnonzero(has_parent)
+        wanted = pd.MultiIndex.from_arrays(
+            [article_rows[wanted_rows], np.asarray(parent_ids.take(pa.array(wanted_rows)).to_pylist(), dtype=object)]
+        )
+        if batch.comment_ids is not None:
+            comment_ids = as_text_array(batch.comment_ids).take(take).to_pylist()
+            keys = pd.MultiIndex.from_arrays([article_rows, np.asarray(comment_ids, dtype=object)])
+            lookup = pd.Series(np.arange(n), index=keys)
+            lookup = lookup[~lookup.index.duplicated(keep="first")]
+            found = lookup.reindex(wanted).to_numpy()
+            parent_rows[wanted_rows] = np.where(np.isnan(found), -1, found).astype(np.int64)
+        missing = wanted_rows[parent_rows[wanted_rows] < 0]
+        if batch.parent_texts is None or not len(missing):
+            return parent_rows, comments, len(missing)
+        outside = as_text_array(batch.parent_texts).take(pa.array(rows[missing]))
+        known = pc.is_valid(outside).to_numpy(zero_copy_only=False)
+        if not known.any():
+            return parent_rows, comments, len(missing)
+        extra, _ = self._vectorize(normalize_batch(outside.filter(pa.array(known))))
+        parent_rows[missing[known]] = n + np.arange(int(known.sum()))
+        return parent_rows, sp.vstack([comments, extra], format="csr"), int((~known).sum())
+
+
+def _scored(labels: np.ndarray, scores: np.ndarray, actions: np.ndarray, problems: list[Problem | None]) -> ScoredBatch:
+    errors = [p.message if p is not None else None for p in problems]
+    columns = [pa.array(labels, type=pa.string())]
+    columns += [pa.array(scores[:, j], type=pa.float64(), from_pandas=True) for j in range(len(LABELS))]
+    columns += [pa.array(actions, type=pa.string()), pa.array(errors, type=pa.string())]
+    counts = Counts(
+        rows=len(labels),
+        labels=Counter(label for label in labels if label is not None),
+        actions=Counter(action for action in actions if action is not None),
+        errors=Counter(p.kind for p in problems if p is not None),
+    )
+    return ScoredBatch(pa.Table.from_arrays(columns, schema=SCORE_SCHEMA), counts)
+
+
+def empty_scores(n: int, problem: Problem) -> ScoredBatch:
+    """SCORE_COLUMNS for `n` rows that all share one problem (used when a whole chunk cannot be scored)."""
+    return _scored(
+        np.full(n, None, dtype=object), np.full((n, len(LABELS)), np.nan), np.full(n, None, dtype=object),
+        [problem] * n,
+    )
