@@ -76,6 +76,7 @@ def main() -> int:
                               "--no-access-log", "--log-level", "warning"], env, work / "naive.log"))
         probe = body_line(articles, [comments[0]], "probe").encode()
         targets = {"ours": f"http://127.0.0.1:{ours_port}", "naive": f"http://127.0.0.1:{naive_port}"}
+        groups = {"ours": servers[0].pid, "naive": servers[1].pid}
         for name, url in targets.items():
             wait_until_ready(url, probe, name, work)
 
@@ -92,7 +93,10 @@ def main() -> int:
                         tag = f"{name}{spread}{size}c{concurrency}"
                         run_wrk(targets[name], bodies_path, tag + "w", concurrency, args.warmup)
                         load_before = os.getloadavg()[0]
+                        cpu_before = cpu_seconds(groups[name])
                         result[name] = run_wrk(targets[name], bodies_path, tag, concurrency, args.duration)
+                        cpu = cpu_seconds(groups[name]) - cpu_before
+                        result[name]["cpu_ms_per_request"] = 1e3 * cpu / max(result[name]["requests"], 1)
                         result[name]["load_before"] = load_before
                     row = {"spread": spread, "comments": size, "concurrency": concurrency, **result}
                     rows.append(row)
@@ -174,6 +178,24 @@ def wait_until_ready(url: str, probe: bytes, name: str, work: Path, timeout: flo
     raise SystemExit(f"the {name} server did not answer within {timeout:.0f} s; its log ends:\n{log}")
 
 
+def cpu_seconds(group: int) -> float:
+    """CPU time (user + system) used so far by every process of a process group: a server and its workers.
+
+    The machine may be shared, so wall-clock throughput depends on what else runs; CPU time per request
+    does not, and shows what each request costs the server.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ..., utime (11), stime (12)
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
     """End a server we started (its own process group: uvicorn's worker processes too)."""
     if server.poll() is not None:
@@ -220,8 +242,9 @@ def format_row(row: dict) -> str:  # type: ignore[type-arg]
     ours, naive = row["ours"], row["naive"]
     return (f"{row['spread']:>3} article(s) {row['comments']:>2} comment(s) c={row['concurrency']:<3} "
             f"ours {ours['requests_per_s']:8.1f} req/s p50 {ours['p50_ms']:6.2f} p99 {ours['p99_ms']:7.2f} "
-            f"err {ours['errors']} | naive {naive['requests_per_s']:7.1f} req/s p50 {naive['p50_ms']:6.2f} "
-            f"p99 {naive['p99_ms']:7.2f} err {naive['errors']} | x{ratio(row):.1f}")
+            f"cpu {ours['cpu_ms_per_request']:5.2f} ms err {ours['errors']} | naive {naive['requests_per_s']:7.1f} "
+            f"req/s p50 {naive['p50_ms']:6.2f} p99 {naive['p99_ms']:7.2f} cpu {naive['cpu_ms_per_request']:5.2f} ms "
+            f"err {naive['errors']} | x{ratio(row):.1f} (load {ours['load_before']:.1f}/{naive['load_before']:.1f})")
 
 
 def ratio(row: dict) -> float:  # type: ignore[type-arg]
@@ -231,16 +254,20 @@ def ratio(row: dict) -> float:  # type: ignore[type-arg]
 
 def markdown(rows: list[dict]) -> str:  # type: ignore[type-arg]
     lines = [
-        "| articles | comments/request | concurrency | ours req/s | ours p50 ms | ours p99 ms | naive req/s "
-        "| naive p50 ms | naive p99 ms | throughput ratio | errors (ours/naive) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| articles | comments/request | concurrency | ours req/s | ours p50 ms | ours p99 ms | ours CPU ms/req "
+        "| naive req/s | naive p50 ms | naive p99 ms | naive CPU ms/req | throughput ratio | CPU ratio "
+        "| errors (ours/naive) | load avg before (ours/naive) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         ours, naive = row["ours"], row["naive"]
+        cpu_ratio = naive["cpu_ms_per_request"] / max(ours["cpu_ms_per_request"], 1e-9)
         lines.append(
             f"| {row['spread']} | {row['comments']} | {row['concurrency']} | {ours['requests_per_s']:.0f} "
-            f"| {ours['p50_ms']:.2f} | {ours['p99_ms']:.2f} | {naive['requests_per_s']:.0f} | {naive['p50_ms']:.2f} "
-            f"| {naive['p99_ms']:.2f} | {ratio(row):.1f}x | {ours['errors']}/{naive['errors']} |"
+            f"| {ours['p50_ms']:.2f} | {ours['p99_ms']:.2f} | {ours['cpu_ms_per_request']:.2f} "
+            f"| {naive['requests_per_s']:.0f} | {naive['p50_ms']:.2f} | {naive['p99_ms']:.2f} "
+            f"| {naive['cpu_ms_per_request']:.2f} | {ratio(row):.1f}x | {cpu_ratio:.1f}x "
+            f"| {ours['errors']}/{naive['errors']} | {ours['load_before']:.1f}/{naive['load_before']:.1f} |"
         )
     return "\n".join(lines)
 
