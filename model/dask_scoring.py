@@ -1,20 +1,19 @@
 """Score CSV or Parquet globs on a Dask cluster, for dumps larger than one machine should take on.
 
-The input becomes a Dask dataframe (`dd.read_csv` with every column as text, or `dd.read_parquet`); the bundle
-and the articles are shipped to every worker once (`client.scatter(..., broadcast=True)`) and each partition is
-scored by `map_partitions` with the same `ChunkScorer` the single-process job uses; the result is written as a
-Parquet folder (one file per partition, in input order). Without a scheduler address a `LocalCluster` is
-started for the duration of the job.
+The files become a Dask dataframe (`dd.from_map`, one partition per CSV file or per group of Parquet row
+groups, each read with the same tolerant readers as the single-process job, so a broken line is an error row
+here too); the bundle and the articles are shipped to every worker once (`client.scatter(..., broadcast=True)`)
+and each partition is scored by `map_partitions` with the same `ChunkScorer` the single-process job uses; the
+result is written as a Parquet folder (one file per partition, in input order). Without a scheduler address a
+`LocalCluster` is started for the duration of the job. Workers must be able to read the input paths.
 
 A partition plays the part of a chunk, with the same semantics: the thread of a comment is its article's
 comments in the same partition, and a parent is found within the partition. Unlike the single-process job there
 is no memory of earlier partitions, so a reply whose parent sits in another partition is scored as a top-level
-comment. Each CSV file is one partition (a CSV block boundary could fall inside a quoted multi-line comment);
-Parquet files are split as Dask sees fit. With partitions that match the single-process chunks (for example one
-file per chunk), both engines write the same rows and scores.
-
-The dask engine expects well-formed files: a broken CSV line fails the job (the single-process engine turns it
-into an error row). Rows with empty text or an unknown article are error rows as usual.
+comment. A CSV file is one partition (a split could fall inside a quoted multi-line comment), so a CSV glob
+should be many files of moderate size; Parquet row groups are grouped up to `partition_rows` rows. With
+partitions that match the single-process chunks (for example one file per chunk), both engines write the same
+rows and scores.
 """
 
 from __future__ import annotations
@@ -26,10 +25,12 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from model.bundle import ModelBundle
-from model.dumps import REQUIRED_COLUMNS
+from model.dumps import DEFAULT_CHUNK_ROWS, Problem, open_dump, text_column
 from model.errors import DataError
+from model.score_job import dump_schema
 from model.scoring import (
     EMPTY_TEXT,
     MISSING_ARTICLE,
@@ -62,23 +63,20 @@ def score_with_dask(
     scheduler: str | None = None,
     workers: int | None = None,
     processes: bool = True,
+    partition_rows: int = 200_000,
 ) -> Counts:
-    """Score every row matched by `pattern` into a Parquet folder; return the counts of the whole output."""
+    """Score every row of the files matching `pattern` into a Parquet folder; return the counts of the output."""
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
     fmt = dask_input_format(pattern)
-    if not sorted(Path(pattern).parent.glob(Path(pattern).name)):
+    paths = sorted(Path(pattern).parent.glob(Path(pattern).name))
+    if not paths:
         raise DataError(f"no files match {pattern!r}")
     bundle = ModelBundle.load(model_path)
-    if fmt == "csv":
-        frame = dd.read_csv(pattern, dtype=str, keep_default_na=False, na_filter=False, blocksize=None)
-    else:
-        frame = dd.read_parquet(pattern)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"missing column(s) {', '.join(repr(c) for c in missing)} in {pattern}")
-    meta = _output_meta(frame._meta)
+    schema, pieces = _plan(paths, fmt, partition_rows)
+    frame = dd.from_map(_read_piece, pieces, meta=_input_meta(schema), enforce_metadata=False)
+    meta = _output_meta(schema)
     with ExitStack() as stack:
         if scheduler:
             client = stack.enter_context(Client(scheduler))
@@ -96,16 +94,87 @@ def score_with_dask(
 
 def score_partition(frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article]) -> pd.DataFrame:
     """One partition with every input column (renamed `input_<name>` on collision) plus SCORE_COLUMNS."""
+    problems: list[Problem | None] = [
+        None if p is None else Problem(*p.split(_SEPARATOR, 1)) for p in _values(frame, _PROBLEM)
+    ]
+    inputs = frame.drop(columns=[_PROBLEM])
+    texts, article_ids = _text(inputs, "text", problems), _text(inputs, "article_id", problems)
+    assert texts is not None and article_ids is not None  # _plan checked the columns
     batch = CommentBatch(
-        texts=_text(frame, "text"), article_ids=_text(frame, "article_id"), articles=articles,
-        comment_ids=_text(frame, "comment_id") if "comment_id" in frame.columns else None,
-        parent_ids=_text(frame, "parent_id") if "parent_id" in frame.columns else None,
+        texts=texts, article_ids=article_ids, articles=articles, comment_ids=_text(inputs, "comment_id", problems),
+        parent_ids=_text(inputs, "parent_id", problems), problems=problems,
     )
     scored = ChunkScorer(bundle).score(batch).table.to_pandas()
-    out = frame.rename(columns={c: f"input_{c}" for c in frame.columns if c in SCORE_COLUMNS}).reset_index(drop=True)
+    out = inputs.rename(columns={c: f"input_{c}" for c in inputs.columns if c in SCORE_COLUMNS})
     for column in SCORE_COLUMNS:
         out[column] = scored[column].to_numpy()
-    out.index = frame.index
+    return out
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+_PROBLEM = "__problem"  # the reader's problem with a row, carried from the read task to the scoring task
+_SEPARATOR = "\x1f"
+
+
+def _plan(paths: list[Path], fmt: str, partition_rows: int) -> tuple[pa.Schema, list[tuple[str, str, tuple[int, ...]]]]:
+    """The common schema of the files, and the pieces to read: (format, path, Parquet row groups)."""
+    schema: pa.Schema | None = None
+    pieces: list[tuple[str, str, tuple[int, ...]]] = []
+    for path in paths:
+        dump = open_dump(path, fmt)
+        file_schema = dump_schema(dump)
+        if schema is None:
+            schema = file_schema
+        elif not file_schema.equals(schema):
+            raise DataError(f"{path.name} has columns {', '.join(file_schema.names)}; the first file has "
+                            f"{', '.join(schema.names)}: every file of a glob needs the same columns")
+        if fmt == "csv":
+            pieces.append((fmt, str(path), ()))
+            continue
+        metadata = pq.ParquetFile(path).metadata
+        group: list[int] = []
+        rows = 0
+        for index in range(metadata.num_row_groups):
+            group.append(index)
+            rows += metadata.row_group(index).num_rows
+            if rows >= partition_rows:
+                pieces.append((fmt, str(path), tuple(group)))
+                group, rows = [], 0
+        if group or not pieces or pieces[-1][1] != str(path):
+            pieces.append((fmt, str(path), tuple(group)))
+    assert schema is not None
+    return schema, pieces
+
+
+def _read_piece(piece: tuple[str, str, tuple[int, ...]]) -> pd.DataFrame:
+    fmt, path, row_groups = piece
+    if fmt == "parquet":
+        table = pq.ParquetFile(path).read_row_groups(list(row_groups))
+        problems: list[Problem | None] = [None] * table.num_rows
+    else:
+        chunks = list(open_dump(Path(path), fmt).chunks(DEFAULT_CHUNK_ROWS))
+        table = pa.concat_tables([c.table for c in chunks]) if chunks else None
+        problems = [p for c in chunks for p in c.problems]
+        if table is None:
+            return _input_meta(dump_schema(open_dump(Path(path), fmt)))
+    frame = table.to_pandas()
+    frame[_PROBLEM] = pd.Series([None if p is None else f"{p.kind}{_SEPARATOR}{p.message}" for p in problems],
+                                dtype=object)
+    return frame
+
+
+def _input_meta(schema: pa.Schema) -> pd.DataFrame:
+    frame = schema.empty_table().to_pandas()
+    frame[_PROBLEM] = pd.Series([], dtype=object)
+    return frame
+
+
+def _output_meta(schema: pa.Schema) -> pd.DataFrame:
+    out = schema.empty_table().to_pandas()
+    out = out.rename(columns={c: f"input_{c}" for c in out.columns if c in SCORE_COLUMNS})
+    empty = SCORE_SCHEMA.empty_table().to_pandas()
+    for column in SCORE_COLUMNS:
+        out[column] = empty[column]
     return out
 
 
@@ -140,13 +209,11 @@ def _error_kind(message: str) -> str:
     return message.split(":", 1)[0]
 
 
-def _text(frame: pd.DataFrame, column: str) -> pa.Array:
-    return pa.array(frame[column].astype(object).where(frame[column].notna(), None).to_numpy(), type=pa.string())
+def _values(frame: pd.DataFrame, column: str) -> list[Any]:
+    return list(pa.Array.from_pandas(frame[column]).to_pylist())
 
 
-def _output_meta(meta: pd.DataFrame) -> pd.DataFrame:
-    out = meta.rename(columns={c: f"input_{c}" for c in meta.columns if c in SCORE_COLUMNS})
-    empty = SCORE_SCHEMA.empty_table().to_pandas()
-    for column in SCORE_COLUMNS:
-        out[column] = empty[column]
-    return out
+def _text(frame: pd.DataFrame, column: str, problems: list[Problem | None]) -> pa.Array | None:
+    if column not in frame.columns:
+        return None
+    return text_column(pa.table({column: pa.Array.from_pandas(frame[column])}), column, problems)

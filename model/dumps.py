@@ -227,8 +227,9 @@ class CsvDump(Dump):
 
     format = "csv"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, block_size: int = 1 << 22) -> None:
         super().__init__(path)
+        self.block_size = block_size  # bytes Arrow parses at a time
         self.columns = tuple(_csv_header(path))
         self._check_columns(1)
 
@@ -252,7 +253,7 @@ class CsvDump(Dump):
             try:
                 reader = pcsv.open_csv(
                     handle,
-                    read_options=pcsv.ReadOptions(block_size=1 << 22),
+                    read_options=pcsv.ReadOptions(block_size=self.block_size),
                     parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=_give_up),
                     convert_options=pcsv.ConvertOptions(
                         column_types={c: pa.string() for c in self.columns}, strings_can_be_null=False
@@ -443,6 +444,7 @@ def _json_lines(handle: BinaryIO) -> Iterator[tuple[int, Any, Problem | None]]:
             raw = raw.removeprefix(_BOM)
         if not raw.strip():
             continue
+        raw = raw.rstrip(b"\r\n")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -513,7 +515,7 @@ def text_column(table: pa.Table, name: str, problems: list[Problem | None]) -> p
         return None
     column = table.column(name)
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if pa.types.is_string(column.type):
         return column
     try:
         return column.cast(pa.string())

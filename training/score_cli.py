@@ -145,7 +145,7 @@ def print_summary(
         line += f"; {resumed:,} rows were already written by the interrupted run"
     if counts.parents_not_found:
         line += f"; {counts.parents_not_found:,} replies scored without their parent (not found)"
-    console.print(line, highlight=False)
+    console.print(line, highlight=False, soft_wrap=True)
 
 
 def _section(table: Table, name: str, counter: Mapping[str, int], total: int) -> None:
