@@ -26,27 +26,27 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MODERATE_", extra="ignore")
 
-    model_path: Path = Field(Path("model/artifacts/default"), description="Bundle folder to serve.")
+    model_path: Path = Field(default=Path("model/artifacts/default"), description="Bundle folder to serve.")
     database_path: Path = Field(
-        Path("var/moderator.sqlite3"), description="SQLite file for articles and known comments."
+        default=Path("var/moderator.sqlite3"), description="SQLite file for articles and known comments."
     )
-    api_key: SecretStr | None = Field(None, description="Required on every request when set.")
+    api_key: SecretStr | None = Field(default=None, description="Required on every request when set.")
 
-    max_comments: int = Field(256, ge=1, le=100_000, description="Comments per /classify request.")
-    max_comment_chars: int = Field(20_000, ge=1, le=1_000_000, description="Characters per comment text.")
-    max_title_chars: int = Field(1_000, ge=1, description="Characters per article title.")
-    max_article_chars: int = Field(200_000, ge=1, description="Characters per article body.")
-    max_id_chars: int = Field(200, ge=1, le=10_000, description="Characters per article or comment id.")
-    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Request body size in bytes.")
+    max_comments: int = Field(default=256, ge=1, le=100_000, description="Comments per /classify request.")
+    max_comment_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="Characters per comment text.")
+    max_title_chars: int = Field(default=1_000, ge=1, description="Characters per article title.")
+    max_article_chars: int = Field(default=200_000, ge=1, description="Characters per article body.")
+    max_id_chars: int = Field(default=200, ge=1, le=10_000, description="Characters per article or comment id.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Request body size in bytes.")
 
-    context_cache_size: int = Field(1024, ge=1, description="Articles whose vectors and thread stay in memory.")
+    context_cache_size: int = Field(default=1024, ge=1, description="Articles whose vectors and thread stay in memory.")
     batch_max_comments: int = Field(
-        512, ge=1, description="Most comments the micro-batcher puts into one model call."
+        default=512, ge=1, description="Most comments the micro-batcher puts into one model call."
     )
     reload_poll_seconds: float = Field(
-        2.0, ge=0.0, description="How often a worker checks whether another worker reloaded the model (0: never)."
+        default=2.0, ge=0.0, description="Seconds between checks whether another worker reloaded the model (0: never)."
     )
-    docs: bool = Field(True, description="Serve OpenAPI docs at /docs.")
+    docs: bool = Field(default=True, description="Serve OpenAPI docs at /docs.")
 
 
 @lru_cache

@@ -1,6 +1,6 @@
 """Stored articles: PUT /articles/{id} so that /classify can send `{"article": {"id": ...}}` alone."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,9 @@ from model.types import Article
 def articles_router(models: RequestModels, max_id_chars: int) -> APIRouter:
     router = APIRouter(prefix="/articles", tags=["articles"])
     ArticleId = Annotated[str, Path(min_length=1, max_length=max_id_chars)]
-    not_found = {404: {"model": ERRORS[422]["model"], "description": "Unknown article id."}}
+    not_found: dict[int | str, dict[str, Any]] = {
+        404: {"model": ERRORS[422]["model"], "description": "Unknown article id."}
+    }
 
     @router.put("/{article_id}", response_model=ArticleOut, responses={**ERRORS, 201: {"model": ArticleOut}})
     async def put_article(article_id: ArticleId, body: models.article_body, service: ServiceDep,  # type: ignore[name-defined]

@@ -1,6 +1,6 @@
 """What routes take from the app: the service created in the lifespan."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -15,7 +15,7 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 #: Documented error answers, shared by the routes' OpenAPI entries.
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not JSON or not UTF-8."},
     401: {"model": ErrorBody, "description": "Missing or wrong API key (only when one is configured)."},
     413: {"model": ErrorBody, "description": "The body is larger than the configured limit."},
