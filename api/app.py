@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -28,6 +30,7 @@ from api.routes.classify import classify_router
 from api.schemas import request_models
 from api.service import Service
 from api.settings import Settings, get_settings
+from model.errors import BundleError
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(service.start)
         app.state.service = service
         follower = asyncio.create_task(_follow_reloads(service, settings.reload_poll_seconds))
+        hangup = _reload_on_hangup(service)
         try:
             yield
         finally:
+            hangup()
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
@@ -88,6 +93,38 @@ async def _follow_reloads(service: Service, every: float) -> None:
             logger.exception("could not check for a model reload")
 
 
+def _reload_on_hangup(service: Service) -> Callable[[], None]:
+    """`kill -HUP <pid>` reloads the model like POST /admin/reload; returns the function that undoes it.
+
+    Only where the event loop runs in the main thread (uvicorn, one process); under a test client, or under
+    uvicorn's multi-process supervisor (which restarts its workers on SIGHUP itself), nothing is installed.
+    """
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def reload() -> None:
+        async def run() -> None:
+            try:
+                await run_in_threadpool(service.reload)
+            except BundleError as error:
+                logger.error("SIGHUP: model not reloaded: %s", error)
+
+        background.add(task := loop.create_task(run()))
+        task.add_done_callback(background.discard)
+
+    background: set[asyncio.Task[None]] = set()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (e.g. not the main interpreter)
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return undo
+
+
 def serve(settings: Settings, *, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
     """Run the service under uvicorn until interrupted.
 
@@ -96,6 +133,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, access_
     """
     import uvicorn
 
+    # Our own messages (model loaded or missing, reloads) beside uvicorn's, in its format.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(message)s")
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_level="info")
         return

@@ -19,6 +19,7 @@ async def reload(service: ServiceDep) -> Any:
 
     Requests in flight finish on the old model; the next ones use the new one. Other worker processes follow
     within MODERATE_RELOAD_POLL_SECONDS. If the new bundle cannot be loaded, the old one keeps serving (409).
+    `kill -HUP` on a single-process server does the same.
     Protected by the API key when one is set (as every route is).
     """
     try:
