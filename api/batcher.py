@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 
 from model.bundle import ModelBundle
 from model.context import ArticleContext
-from model.errors import ClassifyError
 from model.types import Classification, Comment
 
 logger = logging.getLogger(__name__)
@@ -122,7 +121,11 @@ class MicroBatcher:
             groups.setdefault((id(job.bundle), id(job.context), job.remember), []).append(job)
         answers: list[tuple[Job, bytes | BaseException]] = []
         for group in groups.values():
-            answers.extend(self._classify_group(group))
+            try:
+                answers.extend(self._classify_group(group))
+            except Exception as error:  # a bug of ours: answer these requests (500) and keep the thread alive
+                logger.exception("classifier failed on a batch")
+                answers.extend((job, error) for job in group)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bytes | BaseException]]] = {}
         for job, answer in answers:
             by_loop.setdefault(job.loop, []).append((job, answer))
@@ -150,7 +153,7 @@ class MicroBatcher:
             comments = [c for job in merged for c in job.comments]
             try:
                 results = self._call(merged[0], comments)
-            except ClassifyError:
+            except Exception:  # e.g. a text that is empty once normalised: each request on its own says which
                 alone = merged + alone
             else:
                 start = 0

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     max_id_chars: int = Field(default=200, ge=1, le=10_000, description="Characters per article or comment id.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Request body size in bytes.")
 
-    context_cache_size: int = Field(default=1024, ge=1, description="Articles whose vectors and thread stay in memory.")
+    # A busy article's context holds up to 5,000 comment vectors (a few MB), hence a modest default.
+    context_cache_size: int = Field(default=256, ge=1, description="Articles whose vectors and thread stay in memory.")
     batch_max_comments: int = Field(
         default=512, ge=1, description="Most comments the micro-batcher puts into one model call."
     )

@@ -83,3 +83,36 @@ def test_batches_respect_the_comment_limit(tiny_bundle: ModelBundle) -> None:
                                           requests_of("l", [3, 3, 1, 6])))
     assert all(isinstance(a, bytes) for a in answers)
     assert calls == [3, 4, 6]  # a single request larger than the limit is still answered, alone
+
+
+class FailingBundle:
+    """Stands in for a bundle whose classify hits a bug on one text (an injected seam, not a mock of ours)."""
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+        self.version = bundle.version
+
+    def classify(self, article: Article, comments: list[Comment], **options: object) -> object:
+        if any(c.text == "boom" for c in comments):
+            raise RuntimeError("a bug in the model")
+        return self.bundle.classify(article, comments, **options)
+
+
+def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(tiny_bundle: ModelBundle) -> None:
+    batcher = MicroBatcher(max_comments=64)
+    failing = FailingBundle(tiny_bundle)
+    context = tiny_bundle.article_context(ARTICLE)
+
+    async def scenario() -> tuple[list[object], bytes]:
+        first = await submit_together(batcher, failing, context, [[Comment("f1", "boom")], [Comment("f2", "fine")]])
+        batcher.start()
+        try:
+            later = await batcher.submit(failing, "v", context, [Comment("f3", "still fine")], True)
+        finally:
+            batcher.stop()
+        return first, later
+
+    (broken, fine), later = asyncio.run(scenario())
+    assert isinstance(broken, RuntimeError)
+    assert json.loads(fine)["results"][0]["id"] == "f2"
+    assert json.loads(later)["results"][0]["id"] == "f3"
