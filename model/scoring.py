@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
@@ -182,7 +181,7 @@ class ChunkScorer:
         article_rows = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         keys = encoded.dictionary.to_pylist()
         titles, bodies = self._article_matrices([batch.articles[key] for key in keys])
-        parent_rows, parents, not_found = self._parents(batch, rows, article_rows, comments)
+        parent_rows, parents, not_found = self._parents(batch, rows, article_ids, comments)
         context = ContextBatch(
             texts=texts.to_pylist(), comments=comments, term_totals=totals, article_rows=article_rows,
             titles=titles, bodies=bodies, parent_rows=parent_rows, parents=parents, thread_groups=article_rows,
@@ -217,42 +216,47 @@ class ChunkScorer:
         return titles, bodies
 
     def _parents(
-        self, batch: CommentBatch, rows: np.ndarray, article_rows: np.ndarray, comments: sp.csr_matrix
+        self, batch: CommentBatch, rows: np.ndarray, article_ids: pa.Array, comments: sp.csr_matrix
     ) -> tuple[np.ndarray, sp.csr_matrix, int]:
         """Like the core's frame path: a parent in the batch (same article) first, then its text if given.
 
-        Also returns how many rows name a parent found in neither (they are scored as top-level comments).
+        Returns each row's parent row, the parent matrix, and how many rows name a parent found in neither
+        (they are scored as top-level comments). The parent matrix holds only the comments that are parents
+        (the core's frame path passes every comment): same products, less work in the row-wise dot products.
         """
         n = len(rows)
         parent_rows = np.full(n, -1, dtype=np.int64)
         if batch.parent_ids is None:
-            return parent_rows, comments, 0
+            return parent_rows, comments[:0], 0
         take = pa.array(rows)
-        parent_ids = pc.fill_null(as_text_array(batch.parent_ids).take(take), "")
-        has_parent = pc.not_equal(parent_ids, "").to_numpy(zero_copy_only=False)
+        parent_ids = as_text_array(batch.parent_ids).take(take)
+        has_parent = pc.fill_null(pc.not_equal(parent_ids, ""), False).to_numpy(zero_copy_only=False)
         if not has_parent.any():
-            return parent_rows, comments, 0
-        wanted_rows = np.flatnonzero(has_parent)
-        wanted = pd.MultiIndex.from_arrays(
-            [article_rows[wanted_rows], np.asarray(parent_ids.take(pa.array(wanted_rows)).to_pylist(), dtype=object)]
-        )
+            return parent_rows, comments[:0], 0
         if batch.comment_ids is not None:
-            comment_ids = as_text_array(batch.comment_ids).take(take).to_pylist()
-            keys = pd.MultiIndex.from_arrays([article_rows, np.asarray(comment_ids, dtype=object)])
-            lookup = pd.Series(np.arange(n), index=keys)
-            lookup = lookup[~lookup.index.duplicated(keep="first")]
-            found = lookup.reindex(wanted).to_numpy()
-            parent_rows[wanted_rows] = np.where(np.isnan(found), -1, found).astype(np.int64)
-        missing = wanted_rows[parent_rows[wanted_rows] < 0]
+            # A parent id only counts under the same article: keys are (article, comment); first match wins.
+            comment_keys = _keys(article_ids, as_text_array(batch.comment_ids).take(take))
+            found = pc.index_in(_keys(article_ids, parent_ids), value_set=comment_keys)
+            parent_rows = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            parent_rows[~has_parent] = -1
+        in_batch = np.unique(parent_rows[parent_rows >= 0])
+        parents = comments[in_batch]
+        parent_rows[parent_rows >= 0] = np.searchsorted(in_batch, parent_rows[parent_rows >= 0])
+        missing = np.flatnonzero(has_parent & (parent_rows < 0))
         if batch.parent_texts is None or not len(missing):
-            return parent_rows, comments, len(missing)
+            return parent_rows, parents, len(missing)
         outside = as_text_array(batch.parent_texts).take(pa.array(rows[missing]))
         known = pc.is_valid(outside).to_numpy(zero_copy_only=False)
         if not known.any():
-            return parent_rows, comments, len(missing)
+            return parent_rows, parents, len(missing)
         extra, _ = self._vectorize(normalize_batch(outside.filter(pa.array(known))))
-        parent_rows[missing[known]] = n + np.arange(int(known.sum()))
-        return parent_rows, sp.vstack([comments, extra], format="csr"), int((~known).sum())
+        parent_rows[missing[known]] = len(in_batch) + np.arange(int(known.sum()))
+        return parent_rows, sp.vstack([parents, extra], format="csr"), int((~known).sum())
+
+
+def _keys(article_ids: pa.Array, comment_ids: pa.Array) -> pa.Array:
+    """article id + U+001F + comment id: comment ids are unique under an article, not across articles."""
+    return pc.binary_join_element_wise(article_ids, comment_ids, pa.scalar("\x1f", article_ids.type))
 
 
 def _scored(labels: np.ndarray, scores: np.ndarray, actions: np.ndarray, problems: list[Problem | None]) -> ScoredBatch:
