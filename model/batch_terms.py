@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from functools import cache
 
 import numpy as np
@@ -42,6 +43,12 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _MAX_VECTOR_BLOCKS = 64
 
 _C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+
+# The classes of model.text in RE2 syntax (code points, not bytes). Surrogates cannot occur in Arrow strings.
+_CONTROL = "[\\x00-\\x08\\x0b-\\x1f\\x{7f}-\\x{9f}]"
+_INVISIBLE = "[\\x{ad}\\x{200b}-\\x{200f}\\x{2028}-\\x{202e}\\x{2060}-\\x{2064}\\x{feff}]"
+_SPACE_NOT_BLANK = "[\\t\\r\\f\\x0b\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{202f}\\x{205f}\\x{3000}]"
+_SPACE = "[ \\t\\r\\f\\x0b\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{202f}\\x{205f}\\x{3000}]"
 
 
 def supports(hasher: HashingVectorizer) -> bool:
@@ -80,27 +87,45 @@ def as_text_array(values: object) -> pa.Array:
 
 
 def normalize_batch(texts: pa.Array) -> pa.Array:
-    """`model.text.normalize_text` of every value (missing values become ""), as a large_string array."""
+    """`model.text.normalize_text` of every value (missing values become ""), as a large_string array.
+
+    The same steps in the same order, as RE2 passes over the whole batch, with the character classes of
+    `model.text` written out for RE2. The one step RE2 cannot do, NFKC, is checked per text with
+    `unicodedata.is_normalized` (C, cheap): a text NFKC would change goes through `normalize_text` itself.
+    """
     texts = pc.fill_null(as_text_array(texts), "")
-    ascii_mask = pc.string_is_ascii(texts)
     out = pc.utf8_slice_codeunits(texts, 0, MAX_MODEL_CHARS * 2)
-    # ASCII only from here: C0 controls but tab and newline, DEL; then runs of spaces; then newlines with the
-    # spaces around them; then strip, cut, strip, exactly the order of normalize_text.
-    out = pc.replace_substring_regex(out, "[\\x00-\\x08\\x0b-\\x1f\\x7f]", "")
+    ascii_mask = pc.string_is_ascii(out).to_numpy(zero_copy_only=False)
+    out = pc.replace_substring_regex(out, _CONTROL, "")
+    others = np.flatnonzero(~ascii_mask)
+    # NFKC must leave a text alone for the RE2 route to be exact (checked after removing controls, as
+    # normalize_text normalises after removing them).
+    unstable = [int(i) for i, text in zip(others, out.take(pa.array(others)).to_pylist(), strict=True)
+                if not unicodedata.is_normalized("NFKC", text)]
+    if len(others):
+        out = pc.replace_substring_regex(out, _INVISIBLE, "")
     # A lone space is already what the substitution would write; matching only longer or other runs saves
     # most of the matches (RE2 replacement costs per match).
-    out = pc.replace_substring_regex(out, " [ \\t\\r\\f\\x0b]+|[\\t\\r\\f\\x0b][ \\t\\r\\f\\x0b]*", " ")
+    out = pc.replace_substring_regex(out, f" {_SPACE}+|{_SPACE_NOT_BLANK}{_SPACE}*", " ")
     out = pc.replace_substring_regex(out, "[ \\n]*\\n[ \\n]*", "\n")
     out = pc.utf8_trim(out, " \n")
     out = pc.utf8_slice_codeunits(out, 0, MAX_MODEL_CHARS)
     out = pc.utf8_trim(out, " \n")
-    if pc.all(ascii_mask).as_py():
+    if not len(others):
         return out
-    others = np.flatnonzero(~ascii_mask.to_numpy(zero_copy_only=False))
-    fixed = [normalize_text(text) for text in texts.take(pa.array(others)).to_pylist()]
+    # Removing characters can leave a sequence NFKC would compose: normalize_text then runs again.
+    redo = {i: normalize_text(text) for i, text in zip(others, out.take(pa.array(others)).to_pylist(), strict=True)
+            if not unicodedata.is_normalized("NFKC", text)}
+    if unstable:
+        originals = texts.take(pa.array(unstable)).to_pylist()
+        redo.update({i: normalize_text(text) for i, text in zip(unstable, originals, strict=True)})
+    if not redo:
+        return out
+    rows = np.fromiter(redo, dtype=np.int64, count=len(redo))
     mask = np.zeros(len(texts), dtype=bool)
-    mask[others] = True
-    return pc.replace_with_mask(out, pa.array(mask), pa.array(fixed, type=pa.large_string()))
+    mask[rows] = True
+    fixed = pa.array([redo[i] for i in np.flatnonzero(mask)], type=pa.large_string())
+    return pc.replace_with_mask(out, pa.array(mask), fixed)
 
 
 def lowercase_batch(texts: pa.Array) -> pa.Array:

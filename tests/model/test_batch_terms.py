@@ -111,3 +111,15 @@ def test_the_tiny_bundle_uses_the_fast_path(tiny_bundle: ModelBundle) -> None:
     features = tiny_bundle.pipeline.named_steps["features"]
     assert supports(features.hasher_)
 
+
+
+def test_normalize_batch_matches_where_removing_a_character_makes_nfkc_compose() -> None:
+    texts = [
+        "e\u200b\u0301 and e\x00\u0301",  # removal joins a letter with its accent: NFKC must run again
+        "dots… and ﬁne ligatures",  # NFKC changes these before anything else
+        "nbsp\u00a0\u00a0and\u3000ideographic\u2028line\u2029para\x85next",
+        "é" * 30_000 + "x" * 20_000,  # longer than the model reads, non-ASCII before the cut
+        "x" * 40_000 + "é",  # non-ASCII only after the first cut
+        "\r\nwindows\r\nlines\r\n",
+    ]
+    assert normalize_batch(pa.array(texts)).to_pylist() == normalize_texts(texts)
