@@ -114,8 +114,10 @@ def normalize_batch(texts: pa.Array) -> pa.Array:
     if not len(others):
         return out
     # Removing characters can leave a sequence NFKC would compose: normalize_text then runs again.
-    redo = {i: normalize_text(text) for i, text in zip(others, out.take(pa.array(others)).to_pylist(), strict=True)
-            if not unicodedata.is_normalized("NFKC", text)}
+    redo: dict[int, str] = {
+        int(i): normalize_text(text) for i, text in zip(others, out.take(pa.array(others)).to_pylist(), strict=True)
+        if not unicodedata.is_normalized("NFKC", text)
+    }
     if unstable:
         originals = texts.take(pa.array(unstable)).to_pylist()
         redo.update({i: normalize_text(text) for i, text in zip(unstable, originals, strict=True)})
