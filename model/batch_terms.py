@@ -126,7 +126,7 @@ def normalize_batch(texts: pa.Array) -> pa.Array:
     rows = np.fromiter(redo, dtype=np.int64, count=len(redo))
     mask = np.zeros(len(texts), dtype=bool)
     mask[rows] = True
-    fixed = pa.array([redo[i] for i in np.flatnonzero(mask)], type=pa.large_string())
+    fixed = pa.array([redo[int(i)] for i in np.flatnonzero(mask)], type=pa.large_string())
     return pc.replace_with_mask(out, pa.array(mask), fixed)
 
 
