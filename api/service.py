@@ -176,10 +176,9 @@ class Service:
     def require_model(self) -> LoadedModel:
         model = self.model
         if model is None:
-            raise NoModelError(
-                f"no model is loaded ({self.load_error}); train one with `moderate train --out "
-                f"{self.settings.model_path}` and reload it with POST /admin/reload"
-            )
+            path = self.settings.model_path
+            hint = "" if "moderate train" in self.load_error else f"; train one with `moderate train --out {path}`"
+            raise NoModelError(f"no model is loaded: {self.load_error}{hint}; then POST /admin/reload")
         return model
 
     # -- articles ---------------------------------------------------------------------------------------------
