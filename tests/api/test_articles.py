@@ -70,7 +70,13 @@ def test_changing_the_article_changes_the_answers(client: TestClient, tiny_bundl
                "body": "Officials opened free vaccination clinics and urged parents to check MMR doses."}
     client.put("/articles/a1", json=measles)
     after = classify_by_reference(client, "a1", [{**comment, "id": "k2"}])["results"][0]
-    assert after["scores"]["on_topic"] > before["scores"]["on_topic"]
+    # What the bundle says under the new article, with k1 (remembered under a1) as the thread.
+    article = Article(id="a1", **measles)
+    context = tiny_bundle.article_context(article)
+    tiny_bundle.classify(article, [Comment("k1", comment["text"])], context=context, remember=True)
+    expected = tiny_bundle.classify(article, [Comment("k2", comment["text"])], context=context)[0]
+    assert after["scores"] == pytest.approx(expected.scores, abs=1e-6)
+    assert after["scores"] != pytest.approx(before["scores"], abs=1e-6)
 
 
 def test_an_inline_article_is_stored_for_later_requests(client: TestClient) -> None:
@@ -94,4 +100,4 @@ def test_articles_and_known_comments_survive_a_restart(make_client: MakeClient, 
                          context=context, remember=True)
     expected = tiny_bundle.classify(article, [Comment("r2", REPLY["text"], "c1")], context=context)[0]
     assert again["results"][0]["scores"] == pytest.approx(expected.scores, abs=1e-6)
-    assert again["results"][0]["label"] == before["results"][0]["label"]
+    assert before["results"][0]["id"] == "r1"

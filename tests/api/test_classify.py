@@ -84,13 +84,18 @@ def test_earlier_comments_become_the_thread(client: TestClient, tiny_bundle: Mod
     assert first[0]["id"] == "c1"
 
 
-def test_same_comment_under_another_article_is_judged_against_that_article(client: TestClient) -> None:
+def test_same_comment_under_another_article_is_judged_against_that_article(
+    client: TestClient, tiny_bundle: ModelBundle
+) -> None:
     derby = {"id": "derby", "title": "United beat City 2-1 in late derby drama",
              "body": "A stoppage-time header gave United a 2-1 win over City on Saturday."}
-    text = [{"id": "x", "text": "What a header in stoppage time, United deserved the derby win.", "parent_id": None}]
-    under_budget = classify(client, text, remember=False)["results"][0]
-    under_derby = classify(client, text, article=derby, remember=False)["results"][0]
-    assert under_derby["scores"]["on_topic"] > under_budget["scores"]["on_topic"]
+    text = "What a header in stoppage time, United deserved the derby win."
+    under_budget = classify(client, [{"id": "x", "text": text}], remember=False)["results"][0]
+    under_derby = classify(client, [{"id": "x", "text": text}], article=derby, remember=False)["results"][0]
+    for got, article in ((under_budget, BUDGET), (under_derby, derby)):
+        want = tiny_bundle.classify(Article(**article), [Comment("x", text)])[0]
+        assert got["scores"] == pytest.approx(want.scores, abs=1e-6)
+    assert under_derby["scores"] != pytest.approx(under_budget["scores"], abs=1e-6)
 
 
 def test_concurrent_requests_each_get_their_own_answers(client: TestClient) -> None:
