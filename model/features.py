@@ -44,11 +44,6 @@ from model.text import normalize_texts
 REQUIRED_COLUMNS: tuple[str, ...] = ("text", "article_key", "title", "body")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("comment_id", "parent_id", "parent_text")
 
-LATENT_NAMES: tuple[str, ...] = (
-    "latent similarity to the article",
-    "latent similarity to the parent",
-    "latent similarity to the thread",
-)
 CONTEXT_NAMES: tuple[str, ...] = (
     "similarity to the article title",
     "similarity to the article body",
@@ -103,8 +98,6 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
     char_ngrams : add hashed character 3–5-grams of the comment (robust to obfuscation, ~15x slower).
     context : include the article / parent / thread similarities (off only for ablations).
     cues : include the spam cues.
-    latent_dims : if > 0, also compare comment, article, parent and thread in a latent space of this many
-        dimensions (TruncatedSVD of the training texts), so "stolen" can meet "looted".
     """
 
     def __init__(
@@ -115,14 +108,12 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         char_ngrams: bool = False,
         context: bool = True,
         cues: bool = True,
-        latent_dims: int = 0,
     ) -> None:
         self.n_features = n_features
         self.ngram_range = ngram_range
         self.char_ngrams = char_ngrams
         self.context = context
         self.cues = cues
-        self.latent_dims = latent_dims
 
     # -- fitting ------------------------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: object = None) -> CommentContextFeatures:
@@ -155,11 +146,6 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
                 alternate_sign=False, norm=None,
             )
             self.char_idf_ = _idf(self.char_hasher_.transform(texts))
-        self.latent_columns_, self.latent_basis_ = None, None
-        if self.latent_dims > 0:
-            self.latent_columns_, self.latent_basis_ = _latent_basis(
-                self._weighted(counts, self.idf_)[0], self.latent_dims, self.n_features
-            )
         dense = self._dense(self.batch_from_frame(frame))
         self.dense_mean_ = dense.mean(axis=0)
         scale = dense.std(axis=0)
@@ -217,8 +203,6 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         names: tuple[str, ...] = ("distinct terms (log)", "repeated terms")
         if self.context:
             names = CONTEXT_NAMES
-            if self.latent_dims > 0:
-                names = names + LATENT_NAMES
         if self.cues:
             names = names + tuple(f"spam cue: {name}" for name in CUE_NAMES)
         return names
@@ -274,30 +258,6 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             columns.append(spam_cues(batch.texts))
         return np.column_stack(columns)
 
-    def _latent(self, batch: ContextBatch) -> list[np.ndarray]:
-        """Cosines in the latent space: comment vs article (title + body), parent, and the rest of the thread."""
-        columns, basis = self.latent_columns_, self.latent_basis_
-        comments = _project(batch.comments, columns, basis)
-        articles = _project((batch.titles + batch.bodies).tocsr(), columns, basis)
-        sim_article = np.einsum("ij,ij->i", comments, articles[batch.article_rows])
-        sim_parent = np.zeros(len(comments))
-        replies = np.flatnonzero(batch.parent_rows >= 0)
-        if len(replies):
-            parents = _project(batch.parents[batch.parent_rows[replies]], columns, basis)
-            sim_parent[replies] = np.einsum("ij,ij->i", comments[replies], parents)
-        # The thread is a sum, and projection is linear: project the raw sums (in batch and from a service's
-        # running sum alike) and normalise only for the cosine, so both paths give the same number.
-        raw = np.asarray(batch.comments[:, columns] @ basis, dtype=np.float64)
-        groups = batch.thread_groups
-        sums = np.zeros((int(groups.max()) + 1, raw.shape[1]))
-        np.add.at(sums, groups, raw)
-        if batch.thread_prior_sums is not None and batch.thread_prior_sums.nnz:
-            sums += np.asarray(batch.thread_prior_sums[:, columns] @ basis, dtype=np.float64)
-        others = sums[groups] - raw
-        norms = np.linalg.norm(others, axis=1)
-        sim_thread = np.where(norms > 1e-9, np.einsum("ij,ij->i", comments, others) / np.maximum(norms, 1e-9), 0.0)
-        return [sim_article, sim_parent, sim_thread]
-
     def _context(self, batch: ContextBatch, distinct: np.ndarray) -> list[np.ndarray]:
         comments, rows = batch.comments, batch.article_rows
         sim_title = rowwise_dot(comments, batch.titles, rows)
@@ -323,8 +283,7 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         thread_size, sim_thread = _thread_similarity(batch)
         has_thread = (thread_size > 0).astype(np.float64)
         sim_article = np.maximum(sim_title, sim_body)
-        latent = self._latent(batch) if self.latent_dims > 0 else []
-        return latent + [
+        return [
             sim_title,
             sim_body,
             np.sqrt(sim_article),
@@ -341,24 +300,6 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             np.log1p(distinct),
             1.0 - distinct / np.maximum(batch.term_totals, 1.0),
         ]
-
-
-def _latent_basis(weighted: sp.csr_matrix, dims: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """The columns used in training and a (used × dims) projection onto their top singular directions."""
-    from sklearn.decomposition import TruncatedSVD
-
-    used = np.flatnonzero(np.diff(weighted.tocsc().indptr) > 0)
-    dims = max(1, min(dims, len(used) - 1, weighted.shape[0] - 1))
-    svd = TruncatedSVD(n_components=dims, random_state=0).fit(weighted[:, used])
-    return used, np.ascontiguousarray(svd.components_.T.astype(np.float32))
-
-
-def _project(matrix: sp.csr_matrix, columns: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Rows of `matrix` in the latent space, l2-normalised (zero rows stay zero)."""
-    projected = np.asarray(matrix[:, columns] @ basis, dtype=np.float64)
-    norms = np.linalg.norm(projected, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return projected / norms
 
 
 def _thread_similarity(batch: ContextBatch) -> tuple[np.ndarray, np.ndarray]:

@@ -16,24 +16,22 @@ class TrainingConfig:
     - `reject_labels`: labels that may be rejected automatically.
     - `augment_off_topic`: share of on-topic top-level comments also added under a random other article as
       off-topic examples (0 disables); only used when off_topic is a label.
-    - `latent_dims`: dimensions of the latent (SVD) space for semantic similarities; 0 turns them off.
     - `thread_dropout`: share of comments also added alone under their article (no thread), so that the model
       can judge the first comment on a new story.
     - `augment_min_terms`: comments shorter than this are not moved (a "lol" fits under any article).
     """
 
     folds: int = 5
-    C: float = 4.0
-    class_weight: str | None = "balanced"
+    C: float = 16.0
+    class_weight: str | None = None
     n_features: int = 2**18
     ngram_range: tuple[int, int] = (1, 2)
     char_ngrams: bool = False
-    latent_dims: int = 0
     reject_precision: float = 0.98
     approve_precision: float = 0.95
     reject_labels: tuple[str, ...] = ("spam", "off_topic")
     thread_dropout: float = 0.5
-    augment_off_topic: float = 0.5
+    augment_off_topic: float = 0.0
     augment_min_terms: int = 8
     random_state: int = 0
 
@@ -45,7 +43,6 @@ class TrainingConfig:
             "n_features": self.n_features,
             "ngram_range": self.ngram_range,
             "char_ngrams": self.char_ngrams,
-            "latent_dims": self.latent_dims,
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,9 +12,6 @@ import pytest
 
 from model.bundle import ModelBundle
 from model.types import Article, Comment
-from training.config import TrainingConfig
-from training.data import load_labeled
-from training.train import train
 
 ARTICLE = Article("budget", "Council passes city budget after long night",
                   "The city council voted 5-2 to pass a budget that raises property taxes and cuts library hours.")
@@ -35,10 +32,9 @@ def frame_of(comments: list[Comment]) -> pd.DataFrame:
     })
 
 
-@pytest.fixture(scope="module", params=[0, 8], ids=["lexical", "latent"])
-def bundle(request: pytest.FixtureRequest, tiny_corpus_dir) -> ModelBundle:  # type: ignore[no-untyped-def]
-    config = TrainingConfig(folds=2, latent_dims=request.param)
-    return train(load_labeled(tiny_corpus_dir), config).bundle
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle: ModelBundle) -> ModelBundle:
+    return tiny_bundle
 
 
 def test_thread_built_call_by_call_scores_like_the_whole_frame(bundle: ModelBundle) -> None:

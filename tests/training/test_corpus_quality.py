@@ -20,7 +20,8 @@ from training.train import TrainingResult, train
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "labeled"
 
-pytestmark = pytest.mark.slow
+# slow: one training on the full corpus (~40 s alone on 2 cores) shared by both tests
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # (article it discusses, unrelated article, the comment)
 PAIRS: list[tuple[Article, Article, str]] = [
