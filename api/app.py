@@ -131,16 +131,20 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, access_
     With several workers uvicorn starts each from `create_app` in a new process, which reads its settings
     from the environment: the given settings are written there first (this is the one place that writes it).
     """
-    import uvicorn
+    import copy
 
-    # Our own messages (model loaded or missing, reloads) beside uvicorn's, in its format.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(message)s")
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    # Our own messages (model missing, reloads) through uvicorn's handler, in every worker process.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["api"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_config=log_config)
         return
     os.environ.update(settings_environment(settings))
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=access_log, log_level="info")
+                access_log=access_log, log_config=log_config)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
