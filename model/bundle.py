@@ -97,11 +97,7 @@ class ModelBundle:
         The same softmax as LogisticRegression.predict_proba, without its per-call validation, which costs
         more than the arithmetic for a single comment.
         """
-        logits = np.asarray(matrix @ self._weights_by_feature) + self._intercept
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        return logits
+        return _softmax(np.asarray(matrix @ self._weights_by_feature) + self._intercept)
 
     def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities for a frame with columns text, article_key, title, body (+ comment_id, parent_id)."""
@@ -134,40 +130,123 @@ class ModelBundle:
         """
         if context is None:
             context = self.article_context(article)
-        if not comments:
-            return []
-        texts = [normalize_text(c.text) for c in comments]
-        positions = _check_comments(comments, texts)
+        return self.classify_many([(context, comments)], explain=explain, remember=remember)[0]
+
+    def classify_many(
+        self,
+        jobs: Sequence[tuple[ArticleContext, Sequence[Comment]]],
+        *,
+        explain: bool = True,
+        remember: bool = False,
+    ) -> list[list[Classification]]:
+        """Classify several groups of comments, each under its own article context, in one vectorised pass.
+
+        The service gathers concurrent requests into one call; the result is the same as calling `classify`
+        per group. Jobs that share a context share its thread. Errors name the field within the failing job.
+        """
+        jobs = [(context, list(comments)) for context, comments in jobs]
+        if not any(comments for _, comments in jobs):
+            return [[] for _ in jobs]
+        texts_per_job = [[normalize_text(c.text) for c in comments] for _, comments in jobs]
+        positions_per_job = [_check_comments(c, t) for (_, c), t in zip(jobs, texts_per_job, strict=True)]
+        texts = [text for job_texts in texts_per_job for text in job_texts]
         vectors, totals = self._features.vectorize(texts)
-        parent_rows, parents = context.parent_rows(comments, positions, vectors)
-        n = len(comments)
-        zeros = np.zeros(n, dtype=np.int64)
-        prior_sum, prior_count = context.thread_state()
-        batch = ContextBatch(
-            texts=texts, comments=vectors, term_totals=totals, article_rows=zeros,
-            titles=context.title_vector, bodies=context.body_vector,
-            parent_rows=parent_rows, parents=parents, thread_groups=zeros,
-            thread_prior_sums=prior_sum, thread_prior_counts=np.array([prior_count], dtype=np.float64),
-        )
-        matrix = self._features.transform_batch(batch)
-        scores = self.scores_from_features(matrix)
+        batch, starts = self._batch(jobs, positions_per_job, texts, vectors, totals)
+        terms, dense = self._features.transform_parts(batch)
+        scores = self._scores_from_parts(terms, dense)
         predicted = np.argmax(scores, axis=1)
         actions = self.actions(scores)
-        reasons: list[list[str]] = [[] for _ in range(n)]
+        reasons: list[list[str]] = [[] for _ in texts]
         if explain:
-            reasons = self._explainer.reasons(matrix, predicted, texts, parent_rows >= 0)
-        if remember:
-            context.remember([c.id for c in comments], vectors)
-        return [
-            Classification(
-                id=comment.id,
-                label=self.labels[predicted[i]],
-                scores={label: round(float(scores[i, j]), 6) for j, label in enumerate(self.labels)},
-                action=str(actions[i]),
-                reasons=reasons[i],
+            sizes = np.bincount(batch.thread_groups) + np.asarray(batch.thread_prior_counts, dtype=np.int64)
+            has_thread = sizes[batch.thread_groups] > 1
+            reasons = self._explainer.reasons(terms, dense, predicted, texts, batch.parent_rows >= 0, has_thread)
+        results = []
+        for (context, comments), start in zip(jobs, starts, strict=True):
+            if remember and comments:
+                context.remember([c.id for c in comments], vectors[start : start + len(comments)])
+            results.append([
+                Classification(
+                    id=comment.id,
+                    label=self.labels[predicted[start + i]],
+                    scores={label: round(float(scores[start + i, j]), 6) for j, label in enumerate(self.labels)},
+                    action=str(actions[start + i]),
+                    reasons=reasons[start + i],
+                )
+                for i, comment in enumerate(comments)
+            ])
+        return results
+
+    def _batch(
+        self,
+        jobs: list[tuple[ArticleContext, list[Comment]]],
+        positions_per_job: list[dict[str, int]],
+        texts: list[str],
+        vectors: sp.csr_matrix,
+        totals: np.ndarray,
+    ) -> tuple[ContextBatch, list[int]]:
+        """One ContextBatch for all jobs: a thread group per distinct context, parents resolved per job."""
+        n = len(texts)
+        group_of: dict[int, int] = {}
+        contexts: list[ArticleContext] = []
+        groups = np.zeros(n, dtype=np.int64)
+        parent_rows = np.full(n, -1, dtype=np.int64)
+        extra_indices: list[np.ndarray] = []
+        extra_data: list[np.ndarray] = []
+        starts: list[int] = []
+        start = 0
+        for (context, comments), positions in zip(jobs, positions_per_job, strict=True):
+            group = group_of.setdefault(id(context), len(contexts))
+            if group == len(contexts):
+                contexts.append(context)
+            groups[start : start + len(comments)] = group
+            for index, comment in enumerate(comments):
+                parent = comment.parent_id
+                if not parent:
+                    continue
+                if parent == comment.id:
+                    raise ClassifyError(
+                        f"comments[{index}].parent_id: a comment cannot reply to itself ({parent!r})",
+                        field=f"comments[{index}].parent_id",
+                    )
+                if parent in positions:
+                    parent_rows[start + index] = start + positions[parent]
+                    continue
+                known = context.known_vector(parent)
+                if known is None:
+                    raise ClassifyError(
+                        f"comments[{index}].parent_id: unknown parent {parent!r}: not in this request and not a "
+                        f"comment seen before under article {context.article.id!r}",
+                        field=f"comments[{index}].parent_id",
+                    )
+                parent_rows[start + index] = n + len(extra_indices)
+                extra_indices.append(known[0])
+                extra_data.append(known[1])
+            starts.append(start)
+            start += len(comments)
+        parents = vectors
+        if extra_indices:
+            extra = sp.csr_matrix(
+                (np.concatenate(extra_data), np.concatenate(extra_indices),
+                 np.concatenate([[0], np.cumsum([len(i) for i in extra_indices])])),
+                shape=(len(extra_indices), vectors.shape[1]),
             )
-            for i, comment in enumerate(comments)
-        ]
+            parents = sp.vstack([vectors, extra], format="csr")
+        states = [context.thread_state() for context in contexts]
+        batch = ContextBatch(
+            texts=texts, comments=vectors, term_totals=totals, article_rows=groups,
+            titles=_stack([c.title_vector for c in contexts]), bodies=_stack([c.body_vector for c in contexts]),
+            parent_rows=parent_rows, parents=parents, thread_groups=groups,
+            thread_prior_sums=_stack([state.vector_sum for state in states]),
+            thread_prior_counts=np.array([state.count for state in states], dtype=np.float64),
+            thread_prior_squared_norms=np.array([state.squared_norm for state in states]),
+        )
+        return batch, starts
+
+    def _scores_from_parts(self, terms: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
+        width = terms.shape[1]
+        logits = np.asarray(terms @ self._weights_by_feature[:width]) + dense @ self._weights_by_feature[width:]
+        return _softmax(logits + self._intercept)
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -233,6 +312,17 @@ class ModelBundle:
             thresholds=Thresholds.from_dict(payload["thresholds"]),
             metadata=payload["metadata"],
         )
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
+
+
+def _stack(rows: list[sp.csr_matrix]) -> sp.csr_matrix:
+    return rows[0] if len(rows) == 1 else sp.vstack(rows, format="csr")
 
 
 def _full_width(coef: np.ndarray, pipeline: Pipeline, features: CommentContextFeatures) -> np.ndarray:

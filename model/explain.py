@@ -25,49 +25,51 @@ class Explainer:
 
     def __init__(self, features: CommentContextFeatures, weights: np.ndarray, max_reasons: int = 4) -> None:
         self.features = features
-        self.centred = weights - weights.mean(axis=0, keepdims=True)
+        centred = weights - weights.mean(axis=0, keepdims=True)
+        self._dense_start = features.n_features_out_ - len(features.dense_names_)
+        self._term_weights = np.ascontiguousarray(centred[:, : self._dense_start])
+        self._dense_weights = np.ascontiguousarray(centred[:, self._dense_start :])
         self.max_reasons = max_reasons
         self._analyzer = features.hasher_.build_analyzer()
         self._bucket_hasher = FeatureHasher(
             n_features=features.n_features, input_type="string", alternate_sign=False
         )
-        self._dense_start = features.n_features_out_ - len(features.dense_names_)
+        names = features.dense_names_
+        self._needs_parent = np.array(["parent" in name or name == "short reply" for name in names])
+        self._needs_thread = np.array(["thread" in name for name in names])
+        self._low_is_a_reason = np.array([name.startswith(_LOW_IS_A_REASON) for name in names])
 
-    def reasons(self, matrix: sp.csr_matrix, predicted: np.ndarray, texts: list[str],
-                is_reply: np.ndarray | None = None) -> list[list[str]]:
+    def reasons(self, terms: sp.csr_matrix, dense: np.ndarray, predicted: np.ndarray, texts: list[str],
+                is_reply: np.ndarray, has_thread: np.ndarray) -> list[list[str]]:
         """Up to `max_reasons` short phrases per row, strongest first, for the row's predicted class."""
+        dense_contributions = dense * self._dense_weights[predicted]
+        # A feature that cannot apply (parent features of a top-level comment, thread features of a lone
+        # comment) or whose "low" means nothing (no link is no reason) is never offered as a reason.
+        usable = (dense > 0) | self._low_is_a_reason
+        usable &= ~(self._needs_parent & ~is_reply[:, None])
+        usable &= ~(self._needs_thread & ~has_thread[:, None])
+        dense_contributions = np.where(usable, dense_contributions, 0.0)
         out: list[list[str]] = []
-        for row in range(matrix.shape[0]):
-            self._reply = bool(is_reply[row]) if is_reply is not None else True
-            start, end = matrix.indptr[row], matrix.indptr[row + 1]
-            columns = matrix.indices[start:end]
-            values = matrix.data[start:end]
-            contributions = values * self.centred[predicted[row], columns]
-            order = np.argsort(-contributions)[: self.max_reasons * 3]
-            chosen = [(int(columns[i]), float(contributions[i]), float(values[i])) for i in order
-                      if contributions[i] > _MIN_CONTRIBUTION and self._meaningful(int(columns[i]), values[i])]
-            out.append(self._describe(chosen[: self.max_reasons], texts[row]))
+        for row in range(terms.shape[0]):
+            start, end = terms.indptr[row], terms.indptr[row + 1]
+            columns = terms.indices[start:end]
+            term_contributions = terms.data[start:end] * self._term_weights[predicted[row], columns]
+            candidates = [(float(c), int(col), None) for c, col in zip(term_contributions, columns, strict=True)]
+            candidates += [(float(c), col, float(dense[row, col])) for col, c in enumerate(dense_contributions[row])]
+            chosen = sorted((c for c in candidates if c[0] > _MIN_CONTRIBUTION), reverse=True)[: self.max_reasons]
+            out.append(self._describe(chosen, texts[row]))
         return out
 
-    def _meaningful(self, column: int, value: float) -> bool:
-        if column < self._dense_start:
-            return True
-        name = self.features.dense_names_[column - self._dense_start]
-        if "parent" in name and not self._reply:
-            return False  # a top-level comment has no parent to be near or far from
-        return value > 0 or name.startswith(_LOW_IS_A_REASON)
-
-    def _describe(self, chosen: list[tuple[int, float, float]], text: str) -> list[str]:
-        term_columns = {column for column, _, _ in chosen if column < self.features.n_features}
+    def _describe(self, chosen: list[tuple[float, int, float | None]], text: str) -> list[str]:
+        term_columns = {column for _, column, value in chosen if value is None}
         names = self._term_names(text, term_columns) if term_columns else {}
         phrases = []
-        for column, contribution, value in chosen:
-            if column < self.features.n_features:
-                phrases.append(f'word "{names.get(column, "?")}" ({contribution:+.2f})')
-            elif column >= self._dense_start:
-                name = self.features.dense_names_[column - self._dense_start]
+        for contribution, column, value in chosen:
+            if value is not None:
                 level = "high" if value > 0 else "low"
-                phrases.append(f"{name}: {level} ({contribution:+.2f})")
+                phrases.append(f"{self.features.dense_names_[column]}: {level} ({contribution:+.2f})")
+            elif column < self.features.n_features:
+                phrases.append(f'word "{names.get(column, "?")}" ({contribution:+.2f})')
             else:
                 phrases.append(f"character pattern ({contribution:+.2f})")
         return phrases

@@ -86,6 +86,7 @@ class ContextBatch:
     thread_groups: np.ndarray  # n, thread of each comment
     thread_prior_sums: sp.csr_matrix | None = None  # n_threads × F, comments outside the batch
     thread_prior_counts: np.ndarray | None = None  # n_threads
+    thread_prior_squared_norms: np.ndarray | None = None  # n_threads, ||prior sum||² (computed if missing)
 
 
 class CommentContextFeatures(TransformerMixin, BaseEstimator):
@@ -162,14 +163,23 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         return self.transform_batch(self.batch_from_frame(_check_frame(X)))
 
     def transform_batch(self, batch: ContextBatch) -> sp.csr_matrix:
-        """Feature matrix for an already vectorised batch (the service's fast path)."""
+        """Feature matrix for an already vectorised batch."""
+        terms, dense = self.transform_parts(batch)
+        return sp.hstack([terms, sp.csr_matrix(dense)], format="csr")
+
+    def transform_parts(self, batch: ContextBatch) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The same features in two parts: sparse term columns, then the scaled dense columns.
+
+        The service multiplies each part by its own block of weights instead of stacking them, which saves
+        building a matrix per call.
+        """
         check_is_fitted(self, "idf_")
-        blocks: list[sp.spmatrix] = [batch.comments]
+        terms = batch.comments
         if self.char_ngrams:
-            blocks.append(self._weighted(self.char_hasher_.transform(batch.texts), self.char_idf_)[0])
+            chars = self._weighted(self.char_hasher_.transform(batch.texts), self.char_idf_)[0]
+            terms = sp.hstack([terms, chars], format="csr")
         dense = (self._dense(batch) - self.dense_mean_) / self.dense_scale_
-        blocks.append(sp.csr_matrix(dense))
-        return sp.hstack(blocks, format="csr")
+        return terms, dense
 
     def vectorize(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """L2-normalised TF-IDF rows of already normalised texts, and each text's hashed term count."""
@@ -303,20 +313,31 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
 
 
 def _thread_similarity(batch: ContextBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Per comment: how many other comments its thread has, and its cosine to their sum (leave-one-out)."""
+    """Per comment: how many other comments its thread has, and its cosine to their sum (leave-one-out).
+
+    With a prior (comments outside the batch, kept by the service as a running sum), the dot products with
+    the total are split into batch and prior parts, and ||total||² = ||prior||² + 2 prior·batch + ||batch||²,
+    so the cost follows the batch, not the size of the thread.
+    """
     comments, groups = batch.comments, batch.thread_groups
     n = comments.shape[0]
     n_groups = int(groups.max()) + 1 if n else 0
-    sums = group_sums(comments, groups, n_groups)
+    batch_sums = group_sums(comments, groups, n_groups)
     counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
-    if batch.thread_prior_sums is not None and batch.thread_prior_counts is not None:
-        sums = (sums + batch.thread_prior_sums).tocsr()
-        sums.sort_indices()
-        counts = counts + batch.thread_prior_counts
+    dot = rowwise_dot(comments, batch_sums, groups)
+    total_sq = squared_row_norms(batch_sums)
+    prior = batch.thread_prior_sums
+    if prior is not None and batch.thread_prior_counts is not None:
+        counts = counts + batch.thread_prior_counts  # a remembered "!!!" has no terms but is a comment
+        if prior.nnz:
+            prior_sq = batch.thread_prior_squared_norms
+            if prior_sq is None:
+                prior_sq = squared_row_norms(prior)
+            dot = dot + rowwise_dot(comments, prior, groups)
+            total_sq = total_sq + prior_sq + 2.0 * rowwise_dot(batch_sums, prior, np.arange(n_groups))
     own = squared_row_norms(comments)  # 1 for a non-empty comment, 0 for an empty one
-    dot = rowwise_dot(comments, sums, groups)
     others_dot = dot - own
-    others_norm_sq = squared_row_norms(sums)[groups] - 2.0 * dot + own
+    others_norm_sq = total_sq[groups] - 2.0 * dot + own
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(others_norm_sq > 1e-12, others_dot / np.sqrt(np.maximum(others_norm_sq, 1e-12)), 0.0)
     return counts[groups] - 1.0, np.clip(sim, 0.0, 1.0)
