@@ -18,6 +18,7 @@ class TrainingConfig:
       off-topic examples (0 disables); only used when off_topic is a label.
     - `thread_dropout`: share of comments also added alone under their article (no thread), so that the model
       can judge the first comment on a new story.
+    - `n_jobs`: cross-validation folds run in parallel (the machine we target has 2 cores).
     - `augment_min_terms`: comments shorter than this are not moved (a "lol" fits under any article).
     """
 
@@ -34,6 +35,7 @@ class TrainingConfig:
     augment_off_topic: float = 0.0
     augment_min_terms: int = 8
     random_state: int = 0
+    n_jobs: int = 2
 
     def pipeline_params(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
@@ -100,16 +101,15 @@ def cross_validate(data: LabeledData, config: TrainingConfig, progress: Progress
     folds = np.zeros(n, dtype=np.int64)
     augmented: list[int] = []
     solo_frame = without_thread(frame)
-    for fold, (train, test) in enumerate(splitter.split(frame, y, groups)):
-        train_frame, train_y = frame.iloc[train], y.iloc[train]
-        train_articles = data.articles[data.articles["article_id"].isin(set(groups[train]))]
-        fit_frame, fit_y = training_rows(train_frame, train_y, train_articles, config, labels)
-        augmented.append(len(fit_frame) - len(train_frame))
-        ours = fit_pipeline(fit_frame, fit_y, config)
-        scores[test] = _ordered(ours, ours.predict_proba(frame.iloc[test]), labels)
-        scores_solo[test] = _ordered(ours, ours.predict_proba(solo_frame.iloc[test]), labels)
-        naive = make_baseline_pipeline(random_state=config.random_state).fit(train_frame, train_y)
-        baseline[test] = _ordered(naive, naive.predict_proba(frame.iloc[test]), labels)
+    splits = list(splitter.split(frame, y, groups))
+    # Folds are independent: run them on every core (the machine we target has two).
+    outcomes = Parallel(n_jobs=config.n_jobs, return_as="generator")(
+        delayed(_run_fold)(frame, solo_frame, y, data.articles, train, test, config, labels)
+        for train, test in splits
+    )
+    for fold, ((train, test), outcome) in enumerate(zip(splits, outcomes, strict=True)):
+        scores[test], scores_solo[test], baseline[test], n_augmented = outcome
+        augmented.append(n_augmented)
         folds[test] = fold
         if progress:
             progress(f"fold {fold + 1}/{n_folds}: {len(test)} held-out comments "
@@ -118,6 +118,24 @@ def cross_validate(data: LabeledData, config: TrainingConfig, progress: Progress
         labels=labels, y_true=y.to_numpy(), article_ids=groups, folds=folds, scores=scores,
         scores_without_thread=scores_solo, baseline_scores=baseline, augmented_per_fold=augmented,
         seconds=time.perf_counter() - started,
+    )
+
+
+def _run_fold(frame: pd.DataFrame, solo_frame: pd.DataFrame, y: pd.Series, articles: pd.DataFrame,
+              train: np.ndarray, test: np.ndarray, config: TrainingConfig, labels: tuple[str, ...]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Fit ours and the baseline on the training side; score the held-out side (with and without thread)."""
+    groups = frame["article_id"].to_numpy()
+    train_frame, train_y = frame.iloc[train], y.iloc[train]
+    train_articles = articles[articles["article_id"].isin(set(groups[train]))]
+    fit_frame, fit_y = training_rows(train_frame, train_y, train_articles, config, labels)
+    ours = fit_pipeline(fit_frame, fit_y, config)
+    naive = make_baseline_pipeline(random_state=config.random_state).fit(train_frame, train_y)
+    return (
+        _ordered(ours, ours.predict_proba(frame.iloc[test]), labels),
+        _ordered(ours, ours.predict_proba(solo_frame.iloc[test]), labels),
+        _ordered(naive, naive.predict_proba(frame.iloc[test]), labels),
+        len(fit_frame) - len(train_frame),
     )
 
 
