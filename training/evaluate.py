@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
@@ -69,7 +70,10 @@ def training_rows(frame: pd.DataFrame, y: pd.Series, articles: pd.DataFrame, con
 
 
 def fit_pipeline(frame: pd.DataFrame, y: pd.Series, config: TrainingConfig) -> Pipeline:
-    return make_pipeline(**config.pipeline_params()).fit(frame, y)
+    """Fit our pipeline with BLAS on one thread: lbfgs makes many small dense products, and BLAS threads
+    fighting over two cores made the fit 5x slower (24.6 s against 5.0 s on our corpus)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return make_pipeline(**config.pipeline_params()).fit(frame, y)
 
 
 def without_thread(frame: pd.DataFrame) -> pd.DataFrame:
