@@ -3,8 +3,9 @@
 A model call has a fixed cost (sparse-matrix set-up, the thread and parent look-ups) that is several times the
 cost of one more comment, so eight single-comment requests that arrive together are answered by one call of
 eight comments. The event loop never runs the model: it hands a `Job` to one classifier thread and awaits a
-future; the thread takes everything queued (up to `max_comments`), groups it by model, article and `remember`,
-calls `ModelBundle.classify` once per group, and hands back each request's results already encoded as JSON.
+future; the thread takes everything queued (up to `max_comments`), groups it by model and `remember`, answers every
+article's mergeable requests with one `ModelBundle.classify_many` call (each article keeps its own thread in it),
+and hands back each request's results already encoded as JSON.
 
 Batching must not change what a request means. A request is merged with others only when it joins the
 article's thread anyway (`remember`), its comment ids do not collide with theirs, and each of its parents is in
@@ -116,9 +117,9 @@ class MicroBatcher:
                 return
 
     def _process(self, jobs: list[Job]) -> None:
-        groups: dict[tuple[int, int, bool], list[Job]] = {}
+        groups: dict[tuple[int, bool], list[Job]] = {}
         for job in jobs:
-            groups.setdefault((id(job.bundle), id(job.context), job.remember), []).append(job)
+            groups.setdefault((id(job.bundle), job.remember), []).append(job)
         answers: list[tuple[Job, bytes | BaseException]] = []
         for group in groups.values():
             try:
@@ -134,47 +135,52 @@ class MicroBatcher:
                 loop.call_soon_threadsafe(_deliver, items)
 
     def _classify_group(self, group: list[Job]) -> list[tuple[Job, bytes | BaseException]]:
-        context = group[0].context
-        merged: list[Job] = []
+        """One model and one `remember` setting: mergeable requests of every article share one call."""
+        merged: dict[int, list[Job]] = {}
+        seen: dict[int, set[str]] = {}
         alone: list[Job] = []
-        seen: set[str] = set()
         for job in group:
-            # Comments of one model call are each other's thread: only comments that join the thread anyway
-            # (remember) may share a call with another request's.
-            if job.remember and seen.isdisjoint(job.ids) and all(
+            context = job.context
+            ids = seen.setdefault(id(context), set())
+            # Comments of one article in one call are each other's thread: only comments that join the thread
+            # anyway (remember) may share a call with another request's under the same article.
+            if job.remember and ids.isdisjoint(job.ids) and all(
                 c.parent_id is None or c.parent_id in job.ids or context.knows(c.parent_id) for c in job.comments
             ):
-                merged.append(job)
-                seen |= job.ids
+                merged.setdefault(id(context), []).append(job)
+                ids |= job.ids
             else:
                 alone.append(job)
         answers: list[tuple[Job, bytes | BaseException]] = []
-        if len(merged) > 1:
-            comments = [c for job in merged for c in job.comments]
+        sets = list(merged.values())
+        if sum(len(jobs) for jobs in sets) > 1:
             try:
-                results = self._call(merged[0], comments)
+                per_set = self._call_many(sets)
             except Exception:  # e.g. a text that is empty once normalised: each request on its own says which
-                alone = merged + alone
+                alone = [job for jobs in sets for job in jobs] + alone
             else:
-                start = 0
-                for job in merged:
-                    answers.append((job, self._finish(job, results[start:start + len(job.comments)])))
-                    start += len(job.comments)
+                for jobs, results in zip(sets, per_set, strict=True):
+                    start = 0
+                    for job in jobs:
+                        answers.append((job, self._finish(job, results[start:start + len(job.comments)])))
+                        start += len(job.comments)
         else:
-            alone = merged + alone
+            alone = [job for jobs in sets for job in jobs] + alone
         for job in alone:
             try:
-                answers.append((job, self._finish(job, self._call(job, job.comments))))
+                answers.append((job, self._finish(job, self._call_many([[job]])[0])))
             except Exception as error:  # delivered to the request; ClassifyError becomes a 422 there
                 answers.append((job, error))
         return answers
 
-    def _call(self, job: Job, comments: list[Comment]) -> list[Classification]:
+    def _call_many(self, sets: list[list[Job]]) -> list[list[Classification]]:
+        """One classify_many call; each set is one article's jobs, their comments in order."""
         start = time.perf_counter()
-        results = job.bundle.classify(job.context.article, comments, context=job.context, explain=True,
-                                      remember=job.remember)
+        first = sets[0][0]
+        requests = [(jobs[0].context, [c for job in jobs for c in job.comments]) for jobs in sets]
+        results = first.bundle.classify_many(requests, explain=True, remember=first.remember)
         if self.on_batch is not None:
-            self.on_batch(len(comments), time.perf_counter() - start)
+            self.on_batch(sum(len(comments) for _, comments in requests), time.perf_counter() - start)
         return results
 
     def _finish(self, job: Job, results: list[Classification]) -> bytes:

@@ -92,10 +92,10 @@ class FailingBundle:
         self.bundle = bundle
         self.version = bundle.version
 
-    def classify(self, article: Article, comments: list[Comment], **options: object) -> object:
-        if any(c.text == "boom" for c in comments):
+    def classify_many(self, jobs: list[tuple[object, list[Comment]]], **options: object) -> object:
+        if any(c.text == "boom" for _, comments in jobs for c in comments):
             raise RuntimeError("a bug in the model")
-        return self.bundle.classify(article, comments, **options)
+        return self.bundle.classify_many(jobs, **options)  # type: ignore[arg-type]
 
 
 def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(tiny_bundle: ModelBundle) -> None:
@@ -116,3 +116,32 @@ def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(ti
     assert isinstance(broken, RuntimeError)
     assert json.loads(fine)["results"][0]["id"] == "f2"
     assert json.loads(later)["results"][0]["id"] == "f3"
+
+
+def test_requests_under_different_articles_share_one_call_and_keep_their_own_threads(
+    tiny_bundle: ModelBundle,
+) -> None:
+    derby = Article("derby", "United beat City 2-1 in late derby drama", "A stoppage-time header won the derby.")
+    calls: list[int] = []
+    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n))
+    contexts = [tiny_bundle.article_context(ARTICLE), tiny_bundle.article_context(derby)]
+    requests = [[Comment("b1", TEXTS[0]), Comment("b2", TEXTS[3])], [Comment("d1", TEXTS[3])]]
+
+    async def scenario() -> list[object]:
+        tasks = [asyncio.ensure_future(batcher.submit(tiny_bundle, tiny_bundle.version, ctx, comments, True))
+                 for ctx, comments in zip(contexts, requests, strict=True)]
+        await asyncio.sleep(0.05)
+        batcher.start()
+        try:
+            return await asyncio.gather(*tasks)
+        finally:
+            batcher.stop()
+
+    answers = asyncio.run(scenario())
+    assert calls == [3]  # one model call for both articles
+    for article, comments, answer in zip((ARTICLE, derby), requests, answers, strict=True):
+        alone = tiny_bundle.classify(article, comments)
+        got = json.loads(answer)["results"]  # type: ignore[arg-type]
+        assert [r["scores"] for r in got] == [pytest.approx(e.scores, abs=1e-6) for e in alone]
+    # the same text scores differently under the two articles: each request kept its own article
+    assert json.loads(answers[0])["results"][1]["scores"] != json.loads(answers[1])["results"][0]["scores"]  # type: ignore[arg-type]
