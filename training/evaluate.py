@@ -39,7 +39,7 @@ class CrossValidation:
     scores: np.ndarray
     scores_without_thread: np.ndarray
     baseline_scores: np.ndarray
-    augmented_per_fold: list[int]
+    augmented_per_fold: list[dict[str, int]]
     seconds: float
 
 
@@ -67,6 +67,13 @@ def training_rows(frame: pd.DataFrame, y: pd.Series, articles: pd.DataFrame, con
         parts.append(moved)
         targets.append(moved_y)
     return pd.concat(parts, ignore_index=True), pd.concat(targets, ignore_index=True)
+
+
+def added_rows(fit_frame: pd.DataFrame) -> dict[str, int]:
+    """How many rows `training_rows` added, by kind (their comment ids carry the kind as a prefix)."""
+    ids = fit_frame["comment_id"].astype(str)
+    return {"without_thread": int(ids.str.startswith("solo:").sum()),
+            "moved_off_topic": int(ids.str.startswith("moved:").sum())}
 
 
 def fit_pipeline(frame: pd.DataFrame, y: pd.Series, config: TrainingConfig) -> Pipeline:
@@ -103,7 +110,7 @@ def cross_validate(data: LabeledData, config: TrainingConfig, progress: Progress
     scores_solo = np.zeros((n, len(labels)))
     baseline = np.zeros((n, len(labels)))
     folds = np.zeros(n, dtype=np.int64)
-    augmented: list[int] = []
+    augmented: list[dict[str, int]] = []
     solo_frame = without_thread(frame)
     splits = list(splitter.split(frame, y, groups))
     # Folds are independent: run them on every core (the machine we target has two).
@@ -127,7 +134,7 @@ def cross_validate(data: LabeledData, config: TrainingConfig, progress: Progress
 
 def _run_fold(frame: pd.DataFrame, solo_frame: pd.DataFrame, y: pd.Series, articles: pd.DataFrame,
               train: np.ndarray, test: np.ndarray, config: TrainingConfig, labels: tuple[str, ...]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
     """Fit ours and the baseline on the training side; score the held-out side (with and without thread)."""
     groups = frame["article_id"].to_numpy()
     train_frame, train_y = frame.iloc[train], y.iloc[train]
@@ -139,7 +146,7 @@ def _run_fold(frame: pd.DataFrame, solo_frame: pd.DataFrame, y: pd.Series, artic
         _ordered(ours, ours.predict_proba(frame.iloc[test]), labels),
         _ordered(ours, ours.predict_proba(solo_frame.iloc[test]), labels),
         _ordered(naive, naive.predict_proba(frame.iloc[test]), labels),
-        len(fit_frame) - len(train_frame),
+        added_rows(fit_frame),
     )
 
 

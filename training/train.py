@@ -18,6 +18,7 @@ from training.evaluate import (
     classification_metrics,
     cross_validate,
     fit_pipeline,
+    added_rows,
     training_rows,
 )
 from training.thresholds import action_report, choose_thresholds
@@ -64,7 +65,7 @@ def train(data: LabeledData, config: TrainingConfig, progress: Progress | None =
         "created_at": created.isoformat(),
         "library_versions": library_versions(),
         "training_data": {"source": data.source, "sha256": data_hash, **data.counts(),
-                          "augmented_off_topic": int(len(fit_frame) - len(frame))},
+                          "added_rows": added_rows(fit_frame)},
         "training_config": config.to_dict(),
         "validation": {
             "protocol": metrics["protocol"],
@@ -93,12 +94,17 @@ def cv_metrics(data: LabeledData, cv: CrossValidation, thresholds: Any, config: 
         "actions": action_report(cv.y_true, cv.scores, labels, thresholds),
         "config": config.to_dict(),
     }
-    if any(cv.augmented_per_fold):
-        metrics["augmentation"] = (
-            f"training sides of the folds added {int(np.mean(cv.augmented_per_fold))} off-topic examples on "
-            f"average, made by moving on-topic top-level comments (>= {config.augment_min_terms} words) under an "
-            "article of another section; held-out sides are never augmented"
-        )
+    solo = int(np.mean([a["without_thread"] for a in cv.augmented_per_fold]))
+    moved = int(np.mean([a["moved_off_topic"] for a in cv.augmented_per_fold]))
+    parts = []
+    if solo:
+        parts.append(f"{solo} copies of comments without their thread (thread dropout, same labels)")
+    if moved:
+        parts.append(f"{moved} off-topic examples made by moving on-topic top-level comments "
+                     f"(>= {config.augment_min_terms} words) under an article of another section")
+    if parts:
+        metrics["augmentation"] = ("training side of each fold, on average: " + "; ".join(parts)
+                                   + "; held-out sides are never augmented")
     for name in ("model", "baseline"):
         if "off_topic" in labels:
             metrics[f"{name}_off_topic_f1"] = metrics[name]["per_class"]["off_topic"]["f1"]
