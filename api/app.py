@@ -17,6 +17,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -78,7 +79,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     # Our own body limit rather than FastAPI's max_body_size, whose 413 is plain text without the limit in it.
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, api_key=api_key)
+    if api_key is not None:
+        _document_api_key(app)
     return app
+
+
+def _document_api_key(app: FastAPI) -> None:
+    """Say in the OpenAPI schema what the middleware enforces: every operation needs the key, else 401.
+
+    The key is checked by `ServiceMiddleware`, not by route dependencies, so FastAPI cannot see it by itself.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "BearerKey": {"type": "http", "scheme": "bearer"},
+        }
+        schema["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
+        unauthorized = {
+            "description": "Missing or wrong API key.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.setdefault("responses", {}).setdefault("401", unauthorized)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _follow_reloads(service: Service, every: float) -> None:
@@ -135,6 +167,12 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, access_
 
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
+
+    from api.store import ArticleStore
+
+    # A database that cannot be opened is one clear StoreError here, before uvicorn would print it as a
+    # start-up traceback (and, with several workers, once per worker).
+    ArticleStore(settings.database_path).close()
 
     # Our own messages (model missing, reloads) through uvicorn's handler, in every worker process.
     log_config = copy.deepcopy(LOGGING_CONFIG)

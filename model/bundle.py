@@ -144,14 +144,14 @@ class ModelBundle:
         The service gathers concurrent requests into one call; the result is the same as calling `classify`
         per group. Jobs that share a context share its thread. Errors name the field within the failing job.
         """
-        jobs = [(context, list(comments)) for context, comments in jobs]
-        if not any(comments for _, comments in jobs):
-            return [[] for _ in jobs]
-        texts_per_job = [[normalize_text(c.text) for c in comments] for _, comments in jobs]
-        positions_per_job = [_check_comments(c, t) for (_, c), t in zip(jobs, texts_per_job, strict=True)]
+        listed = [(context, list(comments)) for context, comments in jobs]
+        if not any(comments for _, comments in listed):
+            return [[] for _ in listed]
+        texts_per_job = [[normalize_text(c.text) for c in comments] for _, comments in listed]
+        positions_per_job = [_check_comments(c, t) for (_, c), t in zip(listed, texts_per_job, strict=True)]
         texts = [text for job_texts in texts_per_job for text in job_texts]
         vectors, totals = self._features.vectorize(texts)
-        batch, starts = self._batch(jobs, positions_per_job, texts, vectors, totals)
+        batch, starts = self._batch(listed, positions_per_job, texts, vectors, totals)
         terms, dense = self._features.transform_parts(batch)
         scores = self._scores_from_parts(terms, dense)
         predicted = np.argmax(scores, axis=1)
@@ -162,7 +162,7 @@ class ModelBundle:
             has_thread = sizes[batch.thread_groups] > 1
             reasons = self._explainer.reasons(terms, dense, predicted, texts, batch.parent_rows >= 0, has_thread)
         results = []
-        for (context, comments), start in zip(jobs, starts, strict=True):
+        for (context, comments), start in zip(listed, starts, strict=True):
             if remember and comments:
                 context.remember([c.id for c in comments], vectors[start : start + len(comments)])
             results.append([

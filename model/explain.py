@@ -54,7 +54,9 @@ class Explainer:
             start, end = terms.indptr[row], terms.indptr[row + 1]
             columns = terms.indices[start:end]
             term_contributions = terms.data[start:end] * self._term_weights[predicted[row], columns]
-            candidates = [(float(c), int(col), None) for c, col in zip(term_contributions, columns, strict=True)]
+            candidates: list[tuple[float, int, float | None]] = [
+                (float(c), int(col), None) for c, col in zip(term_contributions, columns, strict=True)
+            ]
             candidates += [(float(c), col, float(dense[row, col])) for col, c in enumerate(dense_contributions[row])]
             chosen = sorted((c for c in candidates if c[0] > _MIN_CONTRIBUTION), reverse=True)[: self.max_reasons]
             out.append(self._describe(chosen, texts[row]))

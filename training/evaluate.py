@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from model.labels import OFF_TOPIC
 from model.pipeline import make_baseline_pipeline, make_pipeline
@@ -118,7 +118,7 @@ def cross_validate(data: LabeledData, config: TrainingConfig, progress: Progress
         delayed(_run_fold)(frame, solo_frame, y, data.articles, train, test, config, labels)
         for train, test in splits
     )
-    for fold, ((train, test), outcome) in enumerate(zip(splits, outcomes, strict=True)):
+    for fold, ((_, test), outcome) in enumerate(zip(splits, outcomes, strict=True)):
         scores[test], scores_solo[test], baseline[test], n_augmented = outcome
         augmented.append(n_augmented)
         folds[test] = fold

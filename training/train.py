@@ -15,10 +15,10 @@ from training.data import LabeledData
 from training.evaluate import (
     CrossValidation,
     Progress,
+    added_rows,
     classification_metrics,
     cross_validate,
     fit_pipeline,
-    added_rows,
     training_rows,
 )
 from training.thresholds import action_report, choose_thresholds
