@@ -76,7 +76,10 @@ class ArticleStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the database {path}: {error}") from error
+            raise StoreError(
+                f"cannot open the database {path}: {error}; its folder must exist (or be creatable) and be "
+                "writable: choose another with --database or MODERATE_DATABASE_PATH"
+            ) from error
         self._lock = threading.Lock()
         self._pending: queue.Queue[_Batch | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_comments, name="comment-writer", daemon=True)
