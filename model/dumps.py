@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 
 from model.errors import DataError
+from model.tables import lone_surrogate
 from model.types import Article
 
 #: Formats `open_dump` reads; XML files are told apart by their content.
@@ -451,12 +452,23 @@ def _json_lines(handle: BinaryIO) -> Iterator[tuple[int, Any, Problem | None]]:
             yield number, None, _utf8_problem(number, raw, error)
             continue
         try:
-            yield number, json.loads(text), None
+            value = json.loads(text)
         except json.JSONDecodeError as error:
             message = f"line {number}: invalid JSON ({error.msg} at column {error.colno})"
             yield number, None, Problem(INVALID_JSON, message)
+            continue
         except RecursionError:
             yield number, None, Problem(INVALID_JSON, f"line {number}: invalid JSON (nested too deeply)")
+            continue
+        except ValueError as error:  # e.g. an integer longer than Python converts (4,300 digits)
+            yield number, None, Problem(INVALID_JSON, f"line {number}: invalid JSON ({error})")
+            continue
+        surrogate = lone_surrogate(text, value)
+        if surrogate is not None:  # valid JSON, but not text that UTF-8 output can hold
+            message = f"line {number}: invalid JSON (the escape {surrogate} is half a surrogate pair, not a character)"
+            yield number, None, Problem(INVALID_JSON, message)
+            continue
+        yield number, value, None
 
 
 def _json_type(value: object) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from model.errors import DataError
 
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,34 @@ def _read_jsonl(path: Path, text: str) -> Table:
         except json.JSONDecodeError as error:
             message = f"invalid JSON ({error.msg} at column {error.colno})"
             raise DataError(message, path=path.name, line=number) from None
+        except RecursionError:
+            raise DataError("invalid JSON (nested too deeply)", path=path.name, line=number) from None
+        except ValueError as error:  # e.g. an integer longer than Python converts (4,300 digits)
+            raise DataError(f"invalid JSON ({error})", path=path.name, line=number) from None
+        surrogate = lone_surrogate(line, value)
+        if surrogate is not None:
+            raise DataError(f"invalid JSON (the escape {surrogate} is half a surrogate pair, not a character)",
+                            path=path.name, line=number)
         if not isinstance(value, dict):
             raise DataError(f"expected a JSON object, found {type(value).__name__}", path=path.name, line=number)
         columns.update(dict.fromkeys(value))
         records.append(Record(number, value))
     return Table(path, tuple(columns), records)
+
+
+def lone_surrogate(line: str, value: Any) -> str | None:
+    """The escape of the first lone surrogate (`\\ud800`) that parsing `line` put into `value`, or None.
+
+    JSON allows such escapes but they are not characters: no UTF-8 file, Arrow array or database can hold
+    them, so they are refused where data enters. Only lines with a surrogate escape are checked (cheap).
+    """
+    if not _SURROGATE_ESCAPE.search(line):
+        return None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"\\u{ord(error.object[error.start]):04x}"
+    return None
 
 
 def _read_parquet(path: Path) -> Table:
