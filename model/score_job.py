@@ -16,6 +16,8 @@ as an uninterrupted one.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -150,10 +152,26 @@ def _joined(inputs: pa.Table, scores: pa.Table, schema: pa.Schema) -> pa.Table:
 _worker_scorer: ChunkScorer | None = None  # one per worker process, set by _start_worker
 
 
-def _start_worker(model_path: str) -> None:
+def _start_worker(model_path: str, parent: int) -> None:
     global _worker_scorer
+    _exit_with_parent(parent)
     pa.set_cpu_count(1)  # one process per core already; Arrow's own threads would only compete
     _worker_scorer = ChunkScorer(ModelBundle.load(model_path))
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """End this worker once the job process is gone.
+
+    A job killed with SIGKILL cannot shut its pool down, and its idle workers would otherwise wait for work for
+    ever, each holding a loaded model (found by tests/reliability: they outlived the job indefinitely).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-job", daemon=True).start()
 
 
 def _score_in_worker(batch: CommentBatch) -> ScoredBatch:
@@ -178,7 +196,7 @@ def _score_in_pool(
     context = multiprocessing.get_context("spawn")
     in_flight: deque[tuple[Chunk, Future[ScoredBatch]]] = deque()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(str(model_path),)) as pool:
+                             initargs=(str(model_path), os.getpid())) as pool:
         for chunk, batch in chunks:
             in_flight.append((chunk, pool.submit(_score_in_worker, batch)))
             while len(in_flight) >= 2 * workers or (in_flight and in_flight[0][1].done()):
