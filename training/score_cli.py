@@ -6,6 +6,7 @@ Progress and the summary go to stderr, so `-o -` can stream the scored rows to s
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -70,10 +71,13 @@ def run_local(
     options = JobOptions(chunk_rows=chunk_rows, workers=workers or default_workers(input_path), resume=resume)
     show = not quiet and console.is_terminal
     with progress_bar(console, show) as update:
-        summary = score_dump(
-            dump, target, model_path=model_path, articles=articles, articles_fingerprint=fingerprint,
-            options=options, progress=update,
-        )
+        try:
+            summary = score_dump(
+                dump, target, model_path=model_path, articles=articles, articles_fingerprint=fingerprint,
+                options=options, progress=update,
+            )
+        except OSError as error:
+            raise output_error(error, target) from error
     where = "stdout" if output == "-" else str(target.path)  # type: ignore[union-attr]
     print_summary(console, summary.counts, seconds=summary.seconds, rows_this_run=summary.rows_this_run,
                   resumed=summary.resumed_rows, where=where)
@@ -97,6 +101,29 @@ def run_dask(
     seconds = time.perf_counter() - started
     print_summary(console, counts, seconds=seconds, rows_this_run=counts.rows, resumed=0, where=output)
     return counts
+
+
+def output_error(error: OSError, target: Any) -> OSError:
+    """The same error with a message that says what could not be written and what to do next.
+
+    A full disk or a folder without write permission is the usual cause; what was written is kept in the spool
+    (OUTPUT.partial), so after fixing it the same command with --resume continues where the job stopped.
+    """
+    spool = getattr(target, "spool", None)
+    if spool is None:  # stdout: nothing to resume
+        return error
+    where = error.filename or spool
+    reason = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        advice = (f"free some space, then run the same command with --resume to continue from what {spool} "
+                  "already holds")
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR):
+        advice = "choose an output (-o) in a folder you can write to"
+    else:
+        return error
+    clear = OSError(f"cannot write {where}: {reason}; {advice}")
+    clear.errno = error.errno
+    return clear
 
 
 def default_output(input_path: Path, fmt: str) -> Path:
