@@ -18,6 +18,7 @@ rows and scores.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,16 +32,7 @@ from model.bundle import ModelBundle
 from model.dumps import DEFAULT_CHUNK_ROWS, Problem, open_dump, text_column
 from model.errors import DataError
 from model.score_job import dump_schema
-from model.scoring import (
-    EMPTY_TEXT,
-    MISSING_ARTICLE,
-    SCORE_COLUMNS,
-    SCORE_SCHEMA,
-    UNKNOWN_ARTICLE,
-    ChunkScorer,
-    CommentBatch,
-    Counts,
-)
+from model.scoring import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts
 from model.types import Article
 
 DASK_FORMATS: tuple[str, ...] = ("csv", "parquet")
@@ -66,6 +58,7 @@ def score_with_dask(
     partition_rows: int = 200_000,
 ) -> Counts:
     """Score every row of the files matching `pattern` into a Parquet folder; return the counts of the output."""
+    import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
@@ -87,12 +80,32 @@ def score_with_dask(
             client = stack.enter_context(Client(cluster))
         [shipped_bundle] = client.scatter([bundle], broadcast=True)
         [shipped_articles] = client.scatter([dict(articles)], broadcast=True)
-        scored = frame.map_partitions(score_partition, shipped_bundle, shipped_articles, meta=meta)
-        scored.to_parquet(str(output_dir), write_index=False)
-    return output_counts(output_dir)
+        scored = frame.map_partitions(_score_and_tally, shipped_bundle, shipped_articles, meta=meta)
+        # One graph for both: the parts are written and their counts gathered from the same scoring tasks.
+        written = scored.drop(columns=[_COUNTS]).to_parquet(str(output_dir), write_index=False, compute=False)
+        tally_meta = pd.DataFrame({_COUNTS: pd.Series([], dtype=object)})
+        tallies = scored[[_COUNTS]].map_partitions(lambda part: part.head(1), meta=tally_meta)
+        _, gathered = dask.compute(written, tallies)
+    counts = Counts()
+    for entry in gathered[_COUNTS]:
+        if isinstance(entry, str):
+            counts.add(Counts.from_dict(json.loads(entry)))
+    return counts
 
 
-def score_partition(frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article]) -> pd.DataFrame:
+def _score_and_tally(frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article]) -> pd.DataFrame:
+    """score_partition, plus a column carrying the partition's counts (as JSON, in its first row only)."""
+    scored, counts = score_partition(frame, bundle, articles)
+    tally: list[str | None] = [None] * len(scored)
+    if tally:
+        tally[0] = json.dumps(counts.to_dict())
+    scored[_COUNTS] = pd.Series(tally, index=scored.index, dtype=object)
+    return scored
+
+
+def score_partition(
+    frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article]
+) -> tuple[pd.DataFrame, Counts]:
     """One partition with every input column (renamed `input_<name>` on collision) plus SCORE_COLUMNS."""
     problems: list[Problem | None] = [
         None if p is None else Problem(*p.split(_SEPARATOR, 1)) for p in _values(frame, _PROBLEM)
@@ -104,15 +117,17 @@ def score_partition(frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[
         texts=texts, article_ids=article_ids, articles=articles, comment_ids=_text(inputs, "comment_id", problems),
         parent_ids=_text(inputs, "parent_id", problems), problems=problems,
     )
-    scored = ChunkScorer(bundle).score(batch).table.to_pandas()
+    result = ChunkScorer(bundle).score(batch)
+    scored = result.table.to_pandas()
     out = inputs.rename(columns={c: f"input_{c}" for c in inputs.columns if c in SCORE_COLUMNS})
     for column in SCORE_COLUMNS:
         out[column] = scored[column].to_numpy()
-    return out
+    return out, result.counts
 
 
 # -- reading ------------------------------------------------------------------------------------------------
 _PROBLEM = "__problem"  # the reader's problem with a row, carried from the read task to the scoring task
+_COUNTS = "__counts"  # a partition's counts, carried from the scoring task to the job (not written)
 _SEPARATOR = "\x1f"
 
 
@@ -175,38 +190,8 @@ def _output_meta(schema: pa.Schema) -> pd.DataFrame:
     empty = SCORE_SCHEMA.empty_table().to_pandas()
     for column in SCORE_COLUMNS:
         out[column] = empty[column]
+    out[_COUNTS] = pd.Series([], dtype=object)
     return out
-
-
-def output_counts(output_dir: Path) -> Counts:
-    """Rows by label, action and error kind, read back from a scored Parquet folder."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(output_dir, columns=["label", "action", "error"])
-    counts = Counts(rows=table.num_rows)
-    counts.labels.update(_value_counts(table.column("label")))
-    counts.actions.update(_value_counts(table.column("action")))
-    counts.errors.update(_value_counts(table.column("error"), kind=True))
-    return counts
-
-
-def _value_counts(column: Any, kind: bool = False) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for entry in column.value_counts().to_pylist():
-        value = entry["values"]
-        if value is None:
-            continue
-        key = _error_kind(value) if kind else value
-        out[key] = out.get(key, 0) + int(entry["counts"])
-    return out
-
-
-def _error_kind(message: str) -> str:
-    if message.startswith(UNKNOWN_ARTICLE):
-        return UNKNOWN_ARTICLE
-    if message in (EMPTY_TEXT, MISSING_ARTICLE):
-        return message
-    return message.split(":", 1)[0]
 
 
 def _values(frame: pd.DataFrame, column: str) -> list[Any]:

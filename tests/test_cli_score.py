@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,7 +173,7 @@ def test_an_unknown_article_without_an_articles_file(tmp_path: Path, tiny_bundle
     assert result.exit_code == 0, result.output
     scored = read_output(tmp_path / "out.csv")
     assert scored["error"].str.startswith("unknown article '").all()
-    assert f"error: unknown article │ {len(TINY_COMMENTS)}" in result.stderr.replace("  ", " ").replace("  ", " ")
+    assert re.search(rf"error: unknown article\s+│\s+{len(TINY_COMMENTS)}\s", result.stderr)
 
 
 # -- both cores, resuming -----------------------------------------------------------------------------------
@@ -287,6 +288,8 @@ def test_dask_engine_writes_what_the_single_process_job_writes(
     expected = []
     for i, half in enumerate(halves):
         half.to_csv(folder / f"part-{i}.csv", index=False)
+        with (folder / f"part-{i}.csv").open("ab") as handle:  # a broken line: an error row in both engines
+            handle.write(b"x1,budget,,one,field,too many\nx2,nowhere,,Which article?\n")
         single = tmp_path / f"single-{i}.parquet"
         assert score(folder / f"part-{i}.csv", "--articles", articles_csv, "-o", single,
                      "--model", tiny_bundle_dir).exit_code == 0
@@ -299,7 +302,11 @@ def test_dask_engine_writes_what_the_single_process_job_writes(
     got = pq.read_table(out).to_pandas()
     want = pa.concat_tables(expected).to_pandas()
     pd.testing.assert_frame_equal(comparable(got), comparable(want))
-    assert f"{len(frame)} rows scored into {out}" in result.stderr.replace("\n", " ")
+    assert (got["error"] == f"line {len(halves[0]) + 2}: expected 4 fields, found 6").sum() == 2
+    summary = result.stderr.replace("\n", " ")
+    assert f"{len(frame) + 4} rows scored into {out}" in summary
+    assert re.search(r"error: malformed CSV row\s+│\s+2\s", summary)
+    assert re.search(r"error: unknown article\s+│\s+2\s", summary)
 
 
 def test_dask_engine_reads_parquet_globs(tmp_path: Path, articles_csv: Path, tiny_bundle_dir: Path) -> None:
