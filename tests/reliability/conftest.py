@@ -30,6 +30,32 @@ def property_examples() -> int:
     return int(os.environ.get("RELIABILITY_PROPERTY_EXAMPLES", "60"))
 
 
+_opened: list[str] | None = None  # paths opened while `files_opened` is active
+_hooked = False
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _opened is not None and event == "open" and isinstance(args[0], str | bytes | os.PathLike):
+        _opened.append(os.fsdecode(args[0]))
+
+
+@contextmanager
+def files_opened() -> Iterator[list[str]]:
+    """Every path this process opens inside the block, from the interpreter's audit events (threads included).
+
+    An audit hook cannot be removed, so one is installed on first use and does nothing outside the block.
+    """
+    global _opened, _hooked
+    if not _hooked:
+        sys.addaudithook(_audit)
+        _hooked = True
+    _opened = seen = []
+    try:
+        yield seen
+    finally:
+        _opened = None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
