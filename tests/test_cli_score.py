@@ -122,6 +122,17 @@ def test_stdout_output_streams_json_lines_or_csv(tmp_path: Path, articles_csv: P
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_a_dump_on_stdin_is_scored_to_stdout(tmp_path: Path, articles_csv: Path, tiny_bundle_dir: Path) -> None:
+    text = comments().to_json(orient="records", lines=True)
+    result = runner.invoke(app, ["score", "-", "--format", "jsonl", "--articles", str(articles_csv),
+                                 "--model", str(tiny_bundle_dir), "-q"], input=text)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["comment_id"] for r in rows] == comments()["comment_id"].tolist()
+    unnamed = runner.invoke(app, ["score", "-", "--model", str(tiny_bundle_dir)], input=text)
+    assert unnamed.exit_code == 1 and "needs its format: --format" in unnamed.stderr
+
+
 def test_wordpress_and_disqus_exports_bring_their_own_articles(tmp_path: Path, tiny_bundle_dir: Path) -> None:
     for name, text, expected_ids, unknown in (("wp.xml", WXR, ["7", "8", "9"], 0),
                                               ("dq.xml", DISQUS, ["p1", "p2", "p3", "p4"], 1)):

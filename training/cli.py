@@ -143,7 +143,8 @@ def serve(
 
 @app.command()
 def score(
-    input: Annotated[str, typer.Argument(help="Dump: .csv, .jsonl, .parquet, WordPress/Disqus .xml (dask: a glob).")],
+    input: Annotated[str, typer.Argument(help="Dump: .csv, .jsonl, .parquet, WordPress/Disqus .xml, - for stdin "
+                                         "(with --format); dask: a glob.")],
     articles: Annotated[
         Path | None, typer.Option("--articles", help="Articles table (article_id, title, body): CSV, JSONL, Parquet.")
     ] = None,

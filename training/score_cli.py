@@ -54,7 +54,16 @@ def run_local(
     input_path: Path, *, articles_path: Path | None, output: str | None, model_path: Path, input_format: str | None,
     output_format: str | None, chunk_rows: int, workers: int | None, resume: bool, quiet: bool, console: Console,
 ) -> Counts:
-    """Score one dump with this machine's cores; returns the counts of the whole output."""
+    """Score one dump with this machine's cores; returns the counts of the whole output.
+
+    `-` reads the dump from stdin (name its format with --format): it is copied to a temporary file first,
+    because the readers need to read a file more than once (a header, a switch to the tolerant reader).
+    """
+    if str(input_path) == "-":
+        with stdin_copy(input_format, resume) as copied:
+            return run_local(copied, articles_path=articles_path, output=output or "-", model_path=model_path,
+                             input_format=input_format, output_format=output_format, chunk_rows=chunk_rows,
+                             workers=workers, resume=False, quiet=quiet, console=console)
     from model.dumps import open_dump
     from model.score_job import JobOptions, score_dump
     from model.score_output import SpoolOutput, StreamOutput
@@ -124,6 +133,24 @@ def output_error(error: OSError, target: Any) -> OSError:
     clear = OSError(f"cannot write {where}: {reason}; {advice}")
     clear.errno = error.errno
     return clear
+
+
+@contextmanager
+def stdin_copy(input_format: str | None, resume: bool) -> Iterator[Path]:
+    """stdin in a temporary file (removed afterwards), named so that its format is known."""
+    import shutil
+    import tempfile
+
+    if input_format is None:
+        raise DataError("reading a dump from stdin (-) needs its format: --format csv, jsonl, parquet, wxr or disqus")
+    if resume:
+        raise DataError("--resume needs the same input file again; a dump read from stdin cannot be resumed")
+    suffix = {"wxr": ".xml", "disqus": ".xml"}.get(input_format, f".{input_format}")
+    with tempfile.TemporaryDirectory(prefix="moderate-stdin-") as folder:
+        path = Path(folder) / f"stdin{suffix}"
+        with path.open("wb") as sink:
+            shutil.copyfileobj(sys.stdin.buffer, sink, 1 << 22)
+        yield path
 
 
 def default_output(input_path: Path, fmt: str) -> Path:
