@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 MODEL := model/artifacts/default
 STAMP := $(VENV)/.installed
 
-.PHONY: run test train serve quality bench lint clean
+.PHONY: run test train serve quality bench lint clean audit soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ run: $(MODEL)/model.joblib
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# pip-audit on the environment's pinned dependencies; says SKIPPED (exit 0) when its service is unreachable.
+audit: $(STAMP)
+	$(BIN)/python tests/reliability/pip_audit_step.py
+
+# The long load/soak run (docs/reliability.md): concurrency 64 for 5 minutes against a real server.
+soak: $(MODEL)/model.joblib
+	$(BIN)/python bench/soak.py --duration 300
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
