@@ -103,4 +103,25 @@ def _count_arrow(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
     counts = np.column_stack([count(p, i) for p, i in _PATTERNS.values()])
     lengths = pc.utf8_length(array).to_numpy(zero_copy_only=False).astype(np.float64)
-    return counts, count(_UPPER), count(_LETTER), lengths
+    uppers, letters = _ascii_letter_counts(array)
+    return counts, uppers, letters, lengths
+
+
+def _ascii_letter_counts(array: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of [A-Z] and [A-Za-z] per string, read off the UTF-8 bytes (a byte below 0x80 is always a
+    whole character in UTF-8, so this equals the regex counts) instead of one regex match per letter."""
+    _, offsets_buffer, buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, dtype=np.uint8)
+    data = data[offsets[0] : offsets[-1]]
+    relative = offsets - offsets[0]
+    upper = np.zeros(256, dtype=np.int64)
+    upper[ord("A") : ord("Z") + 1] = 1
+    letter = upper.copy()
+    letter[ord("a") : ord("z") + 1] = 1
+    cumulative_upper = np.concatenate([[0], np.cumsum(upper[data])])
+    cumulative_letter = np.concatenate([[0], np.cumsum(letter[data])])
+    return (
+        np.diff(cumulative_upper[relative]).astype(np.float64),
+        np.diff(cumulative_letter[relative]).astype(np.float64),
+    )

@@ -248,6 +248,10 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             rows = np.where(np.isnan(found), -1, found).astype(np.int64)
             parent_rows[np.flatnonzero(has_parent)] = rows
         missing = has_parent & (parent_rows < 0)
+        if "parent_text" in frame.columns:
+            # a parent known only by its text; a missing text leaves the comment top-level, not a reply to nothing
+            texts = frame["parent_text"].to_numpy(dtype=object)
+            missing &= np.array([isinstance(t, str) and t.strip() != "" for t in texts], dtype=bool)
         if "parent_text" in frame.columns and missing.any():
             outside = normalize_texts(frame["parent_text"].to_numpy(dtype=object)[missing])
             extra, _ = self.vectorize(outside)

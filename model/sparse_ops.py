@@ -16,6 +16,12 @@ def row_ids(matrix: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
 
 
+# Large batches whose comments point at few distinct rows (articles, thread sums) scatter each of those rows
+# into a dense buffer once; small batches (a service request) or many distinct targets (parents) use sorted keys.
+_BUFFERED_MIN_ENTRIES = 50_000
+_BUFFERED_MAX_TARGETS = 4_096
+
+
 def rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix, right_rows: np.ndarray) -> np.ndarray:
     """out[i] = left[i] · right[right_rows[i]]; 0 where right_rows[i] < 0.
 
@@ -25,6 +31,9 @@ def rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix, right_rows: np.ndarra
     out = np.zeros(n, dtype=np.float64)
     if n == 0 or left.nnz == 0 or right.nnz == 0:
         return out
+    targets = np.asarray(right_rows, dtype=np.int64)
+    if left.nnz >= _BUFFERED_MIN_ENTRIES and len(np.unique(targets)) <= _BUFFERED_MAX_TARGETS:
+        return _rowwise_dot_buffered(left, right, targets)
     if not right.has_sorted_indices:
         right = right.copy()
         right.sort_indices()
@@ -39,6 +48,34 @@ def rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix, right_rows: np.ndarra
     hit = right_keys[positions] == left_keys
     products = left.data[valid][hit] * right.data[positions[hit]]
     out += np.bincount(left_rows[valid][hit], weights=products, minlength=n)
+    return out
+
+
+def _rowwise_dot_buffered(left: sp.csr_matrix, right: sp.csr_matrix, targets: np.ndarray) -> np.ndarray:
+    """rowwise_dot by target: rows of `left` grouped by the row of `right` they meet, which is scattered into a
+    dense buffer once per group, so each stored entry of `left` costs one array read instead of a search."""
+    out = np.zeros(left.shape[0], dtype=np.float64)
+    order = np.argsort(targets, kind="stable")
+    order = order[targets[order] >= 0]
+    if len(order) == 0:
+        return out
+    grouped = left[order]
+    sorted_targets = targets[order]
+    bounds = np.flatnonzero(np.diff(sorted_targets)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(order)]])
+    entry_rows = row_ids(grouped)
+    buffer = np.zeros(left.shape[1], dtype=np.float64)
+    sums = np.zeros(len(order), dtype=np.float64)
+    for start, end in zip(starts, ends, strict=True):
+        target = sorted_targets[start]
+        columns = right.indices[right.indptr[target] : right.indptr[target + 1]]
+        buffer[columns] = right.data[right.indptr[target] : right.indptr[target + 1]]
+        first, last = grouped.indptr[start], grouped.indptr[end]
+        products = grouped.data[first:last] * buffer[grouped.indices[first:last]]
+        sums[start:end] = np.bincount(entry_rows[first:last] - start, weights=products, minlength=end - start)
+        buffer[columns] = 0.0
+    out[order] = sums
     return out
 
 
