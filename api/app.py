@@ -178,11 +178,12 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, access_
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["api"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_config=log_config)
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_config=log_config,
+                    timeout_keep_alive=settings.keep_alive_seconds)
         return
     os.environ.update(settings_environment(settings))
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=access_log, log_config=log_config)
+                access_log=access_log, log_config=log_config, timeout_keep_alive=settings.keep_alive_seconds)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

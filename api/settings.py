@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         default=2.0, ge=0.0, description="Seconds between checks whether another worker reloaded the model (0: never)."
     )
     docs: bool = Field(default=True, description="Serve OpenAPI docs at /docs.")
+    # uvicorn's default of 5 s races with busy clients and proxies that reuse a connection just as the server
+    # closes it (the request is lost with a connection error): the soak test saw it under CPU starvation.
+    # Keep idle connections longer than the proxies and clients in front of us do (nginx 75 s, ALB 60 s).
+    keep_alive_seconds: int = Field(default=90, ge=1, description="Seconds an idle keep-alive connection stays open.")
 
 
 @lru_cache

@@ -152,6 +152,25 @@ def test_a_body_that_lies_about_its_length_cannot_get_past_the_limit(small_limit
     assert good.status_code == 200
 
 
+def test_an_idle_keep_alive_connection_outlives_uvicorns_5_s_default(small_limit_server: Any) -> None:
+    """A client that reuses a connection the server has just closed loses its request (the soak saw it)."""
+    base, _ = small_limit_server
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    host, port = base.removeprefix("http://").split(":")
+
+    def health(sock: socket.socket) -> bytes:
+        sock.sendall(request)
+        answer = b""
+        while b'{"status":"ok"}' not in answer and (data := sock.recv(65536)):
+            answer += data
+        return answer
+
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        assert health(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(6.5)
+        assert health(sock).startswith(b"HTTP/1.1 200")
+
+
 # -- request paths and ids --------------------------------------------------------------------------------
 HOSTILE_IDS = ["../../etc/passwd", "/etc/passwd", "..\\..\\windows\\win.ini", "~root/.ssh/id_rsa", "${HOME}",
                "%2e%2e%2fetc%2fpasswd", "file:///etc/passwd", "a\x00b", "..", "."]
