@@ -46,8 +46,11 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's pa
 
 from model.tables import iter_suffix_candidates, read_table  # noqa: E402
 
-ID_POOL = 400  # comment ids per article that the load cycles through
-THREAD = 8  # comments in a thread request
+# Comment ids per article that the load cycles through: small, so that what the service remembers (every comment
+# id it has seen, up to 5,000 per article) reaches its full size during warm-up even with 63 articles.
+ID_POOL = 16
+THREAD_POOL = 4  # thread requests per article, each with THREAD comments
+THREAD = 8
 
 
 @dataclass
@@ -196,7 +199,8 @@ def request_body(k: int, articles: list[dict[str, str]], texts: dict[str, list[s
         inline = kind < 7
         comment = {"id": f"s{slot}", "text": pool[k % len(pool)], "parent_id": None}
         return {"article": article if inline else reference, "comments": [comment]}
-    comments = [{"id": f"t{slot}-{j}", "text": pool[(k + j) % len(pool)], "parent_id": f"t{slot}-0" if j else None}
+    thread = slot % THREAD_POOL
+    comments = [{"id": f"t{thread}-{j}", "text": pool[(k + j) % len(pool)], "parent_id": f"t{thread}-0" if j else None}
                 for j in range(THREAD)]
     return {"article": reference, "comments": comments}
 

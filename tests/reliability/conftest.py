@@ -30,6 +30,11 @@ def property_examples() -> int:
     return int(os.environ.get("RELIABILITY_PROPERTY_EXAMPLES", "60"))
 
 
+def derandomized() -> bool:
+    """The short variants try the same examples every run (CI stays deterministic); a long run explores."""
+    return "RELIABILITY_FUZZ_EXAMPLES" not in os.environ and "RELIABILITY_PROPERTY_EXAMPLES" not in os.environ
+
+
 _opened: list[str] | None = None  # paths opened while `files_opened` is active
 _hooked = False
 
