@@ -82,20 +82,26 @@ def fuzz(schema: Any, mode: GenerationMode, exercise: Callable[[Any], None]) -> 
     tried: dict[str, int] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
-        label = f"{operation.method.upper()} {operation.path}"
-        tried[label] = 0
+        tried[f"{operation.method.upper()} {operation.path}"] = fuzz_operation(operation, mode, exercise)
+    return tried
 
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=fuzz_examples(), deadline=None, derandomize=derandomized(), database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case: Any, label: str = label) -> None:
-            tried[label] += 1
-            exercise(case)
 
-        try:
-            run()
-        except Unsatisfiable:  # nothing about this operation can be invalid (no parameters, no body)
-            assert mode is GenerationMode.NEGATIVE and not operation.body and not list(operation.iter_parameters())
+def fuzz_operation(operation: Any, mode: GenerationMode, exercise: Callable[[Any], None]) -> int:
+    """Cases of one operation tried; 0 when none can exist (nothing to make invalid in a request without input)."""
+    tried = 0
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=fuzz_examples(), deadline=None, derandomize=derandomized(), database=None,
+              suppress_health_check=list(HealthCheck))
+    def run(case: Any) -> None:
+        nonlocal tried
+        tried += 1
+        exercise(case)
+
+    try:
+        run()
+    except Unsatisfiable:
+        assert mode is GenerationMode.NEGATIVE and not operation.body and not list(operation.iter_parameters())
     return tried
 
 
