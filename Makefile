@@ -34,6 +34,10 @@ audit: $(STAMP)
 soak: $(MODEL)/model.joblib
 	$(BIN)/python bench/soak.py --duration 300
 
+# Quality on the public labeled sets in ../shared/data, ours beside the baseline (writes docs/quality.md).
+quality: $(MODEL)/model.joblib
+	$(BIN)/python bench/quality.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
