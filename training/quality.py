@@ -29,6 +29,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, average_precision_score, precision_recall_fscore_support, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from model.bundle import ModelBundle
 from model.features import CommentContextFeatures, ContextBatch
@@ -94,6 +95,7 @@ class ProtocolResult:
     details: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     seconds: float = 0.0
+    score_meaning: str = "our probability of the flagged class"
 
 
 # -- shared pieces --------------------------------------------------------------------------------------------
@@ -168,7 +170,14 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _run(jobs: int, tasks: Iterable[Any]) -> list[Any]:
-    return list(Parallel(n_jobs=jobs)(tasks))
+    """Run `delayed(...)` tasks on `jobs` processes, each with one BLAS thread, so that a figure does not depend
+    on how many jobs ran (a multi-threaded sum adds in another order and can flip a borderline comment)."""
+    return list(Parallel(n_jobs=jobs)(delayed(_single_threaded)(f, args, kwargs) for f, args, kwargs in tasks))
+
+
+def _single_threaded(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    with threadpool_limits(1):
+        return function(*args, **kwargs)
 
 
 # -- One Million Posts: OffTopic --------------------------------------------------------------------------------
@@ -237,6 +246,7 @@ def omp_offtopic(data: LabeledData, *, jobs: int = 2, progress: Progress | None 
                  "parent weight per fold": {d["fold"]: d["parent_weight"] for d in per_fold}},
         errors=error_sample(frame[tested], yt, flags["ours"][tested], scores["ours"][tested], "off-topic"),
         seconds=time.perf_counter() - started,
+        score_meaning="our combined off-topic logit minus the fold's threshold (flagged above 0)",
     )
 
 
@@ -500,14 +510,15 @@ def pairing(data: LabeledData, *, dataset: str, folds: int = 5, jobs: int = 2, p
     titles = frame.drop_duplicates("article_id").set_index("article_id")["title"]
     shown = pd.concat([frame, frame.assign(title=titles.loc[moved_to].to_numpy())], ignore_index=True)
     off = ~y
-    errors = error_sample(shown, off, results["thread"] < 0.5, 1.0 - results["thread"], "moved (off-topic)")
+    errors = error_sample(shown, off, results["thread"] < 0.5, 1.0 - results["thread"], "moved")
     return ProtocolResult(
         key=f"pairing_{dataset}", title=f"Article pairing: {name} comments",
         setup=(f"{n} comments under {len(article_ids)} articles, {n_folds} folds of whole articles; every held-out "
                "comment scored under its own article and under another held-out article. The article is "
                + ("its title and one-sentence description." if dataset == "fox" else "its title only.")
-               + " Errors shown: in the thread, at probability 0.5 (score = P(off-topic))."),
-        figures=figures,
+               + " Errors shown: in the thread, flagged at P(off-topic) >= 0.5; a false positive is a comment under "
+               "its own article scored off-topic, a false negative a moved comment scored on-topic."),
+        figures=figures, score_meaning="our P(off-topic) for the placement shown",
         details={"AUC (thread, alone, thread with the configured C, baseline)": auc,
                  "C chosen per fold on the training articles": [out["C"] for out in outputs],
                  "configuration": {k: v for k, v in config.pipeline_params().items()}},
@@ -592,9 +603,11 @@ def transfer(bundle: ModelBundle, corpus: LabeledData, sets: dict[str, LabeledDa
                 on = [bundle.scores_from_features(pairing_matrix(features, frame, t, thread=thread))
                       [:, labels.index(ON_TOPIC)] for t in (home, away)]
                 aucs[thread] = round(float(roc_auc_score(y, np.r_[on[0], on[1]])), 4)
+            base_on = [class_scores(naive, frame.assign(article_id=t), ON_TOPIC) for t in (home, away)]
+            base_auc = round(float(roc_auc_score(y, np.r_[base_on[0], base_on[1]])), 4)
             name = {"fox": "Fox News", "globe": "Globe and Mail"}[key]
-            figures.append(Figure(name, "transfer: article pairing, in the thread", "AUC", aucs[True], 0.5))
-            figures.append(Figure(name, "transfer: article pairing, comment alone", "AUC", aucs[False], 0.5))
+            figures.append(Figure(name, "transfer: article pairing, in the thread", "AUC", aucs[True], base_auc))
+            figures.append(Figure(name, "transfer: article pairing, comment alone", "AUC", aucs[False], base_auc))
             details[f"{key}: pairing AUC (thread / alone)"] = [aucs[True], aucs[False]]
             continue
         scores = bundle.score_frame(frame)

@@ -42,12 +42,13 @@ _OTHER_TAGS = re.compile(r"</?[a-z][^>]{0,200}>", re.IGNORECASE)
 
 
 def clean_web_text(text: str) -> str:
-    """Decode HTML entities and turn markup left by a web API into plain text (`<br />` becomes a newline).
+    """Decode HTML entities, turn markup left by a web API into plain text (`<br />` becomes a newline) and drop
+    the byte-order marks the YouTube export leaves at the end of comments.
 
     Without this a model learns from `&#39;` and `<a href=...>`, which say how a comment was exported, not
     what it says.
     """
-    text = html.unescape(html.unescape(text))
+    text = html.unescape(html.unescape(text)).replace("\ufeff", "")
     text = _TAGS.sub("\n", text)
     return _OTHER_TAGS.sub(" ", text).strip()
 
