@@ -38,7 +38,7 @@ from model.features import CommentContextFeatures, ContextBatch
 from model.text import normalize_text
 from model.types import Article, Classification, Comment
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: features gained the thread-distinctiveness column and background_
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 

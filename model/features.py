@@ -57,6 +57,7 @@ CONTEXT_NAMES: tuple[str, ...] = (
     "has other comments in the thread",
     "similarity to the rest of the thread",
     "similarity to the thread (sqrt)",
+    "similarity to the thread's distinctive terms",
     "thread size (log)",
     "distinct terms (log)",
     "repeated terms",
@@ -64,6 +65,7 @@ CONTEXT_NAMES: tuple[str, ...] = (
 DENSE_NAMES: tuple[str, ...] = CONTEXT_NAMES + tuple(f"spam cue: {name}" for name in CUE_NAMES)
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+DENSE_CLIP = 5.0
 _SHORT_REPLY_TERMS = 6
 
 
@@ -147,6 +149,10 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
                 alternate_sign=False, norm=None,
             )
             self.char_idf_ = _idf(self.char_hasher_.transform(texts))
+        # The average training comment: what every thread talks about. Subtracting it from a thread's centroid
+        # leaves what is distinctive about that thread (measured on the public pairing tests, docs/quality.md).
+        comment_rows, _ = self._weighted(counts[: len(texts)], self.idf_)
+        self.background_ = np.asarray(comment_rows.mean(axis=0)).ravel()
         dense = self._dense(self.batch_from_frame(frame))
         self.dense_mean_ = dense.mean(axis=0)
         scale = dense.std(axis=0)
@@ -178,7 +184,9 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         if self.char_ngrams:
             chars = self._weighted(self.char_hasher_.transform(batch.texts), self.char_idf_)[0]
             terms = sp.hstack([terms, chars], format="csr")
-        dense = (self._dense(batch) - self.dense_mean_) / self.dense_scale_
+        # Clipped: a few cues reach 30 standard deviations, which slowed lbfgs 4x and adds nothing a linear
+        # model can use beyond "far above normal".
+        dense = np.clip((self._dense(batch) - self.dense_mean_) / self.dense_scale_, -DENSE_CLIP, DENSE_CLIP)
         return terms, dense
 
     def vectorize(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -294,7 +302,7 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             )
         short_reply = is_reply * (distinct <= _SHORT_REPLY_TERMS)
 
-        thread_size, sim_thread = _thread_similarity(batch)
+        thread_size, sim_thread, sim_distinctive = _thread_similarity(batch, self.background_)
         has_thread = (thread_size > 0).astype(np.float64)
         sim_article = np.maximum(sim_title, sim_body)
         return [
@@ -310,14 +318,16 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             has_thread,
             sim_thread,
             np.sqrt(np.maximum(sim_thread, 0.0)),
+            sim_distinctive,
             np.log1p(thread_size),
             np.log1p(distinct),
             1.0 - distinct / np.maximum(batch.term_totals, 1.0),
         ]
 
 
-def _thread_similarity(batch: ContextBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Per comment: how many other comments its thread has, and its cosine to their sum (leave-one-out).
+def _thread_similarity(batch: ContextBatch, background: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per comment: how many other comments its thread has, its cosine to their sum (leave-one-out), and its
+    cosine to their mean minus the background (the average training comment): the thread's distinctive terms.
 
     With a prior (comments outside the batch, kept by the service as a running sum), the dot products with
     the total are split into batch and prior parts, and ||total||² = ||prior||² + 2 prior·batch + ||batch||²,
@@ -330,6 +340,7 @@ def _thread_similarity(batch: ContextBatch) -> tuple[np.ndarray, np.ndarray]:
     counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
     dot = rowwise_dot(comments, batch_sums, groups)
     total_sq = squared_row_norms(batch_sums)
+    total_background = np.asarray(batch_sums @ background).ravel()
     prior = batch.thread_prior_sums
     if prior is not None and batch.thread_prior_counts is not None:
         counts = counts + batch.thread_prior_counts  # a remembered "!!!" has no terms but is a comment
@@ -339,12 +350,21 @@ def _thread_similarity(batch: ContextBatch) -> tuple[np.ndarray, np.ndarray]:
                 prior_sq = squared_row_norms(prior)
             dot = dot + rowwise_dot(comments, prior, groups)
             total_sq = total_sq + prior_sq + 2.0 * rowwise_dot(batch_sums, prior, np.arange(n_groups))
+            total_background = total_background + np.asarray(prior @ background).ravel()
     own = squared_row_norms(comments)  # 1 for a non-empty comment, 0 for an empty one
     others_dot = dot - own
     others_norm_sq = total_sq[groups] - 2.0 * dot + own
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(others_norm_sq > 1e-12, others_dot / np.sqrt(np.maximum(others_norm_sq, 1e-12)), 0.0)
-    return counts[groups] - 1.0, np.clip(sim, 0.0, 1.0)
+        others = counts[groups] - 1.0
+        safe = np.maximum(others, 1.0)
+        own_background = np.asarray(comments @ background).ravel()
+        distinctive_dot = others_dot / safe - own_background
+        distinctive_sq = (others_norm_sq / safe**2 - 2.0 * (total_background[groups] - own_background) / safe
+                          + float(background @ background))
+        distinctive = np.where((others > 0) & (distinctive_sq > 1e-12),
+                               distinctive_dot / np.sqrt(np.maximum(distinctive_sq, 1e-12)), 0.0)
+    return others, np.clip(sim, 0.0, 1.0), np.clip(distinctive, -1.0, 1.0)
 
 
 def _idf(counts: sp.csr_matrix) -> np.ndarray:
