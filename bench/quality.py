@@ -241,16 +241,16 @@ best F1 over all thresholds on the pooled test scores (an upper bound, not a res
   now chosen on inner folds of the training articles. Character n-grams do not help here (0.893 / 0.768).
 - With the article alone (no thread), AUC is 0.77 (Globe, title only) and 0.68 (Fox, title plus one sentence). Most
   of the separation comes from the thread.
-- **Feature now in model/ (the "Thread-distinctiveness feature" commit; first measured here in a
-  subclass):** similarity to the thread's *distinctive* terms: cos(c, mean of the other comments - background).
-  `background_` is the mean comment vector of the training data, fitted in `fit`. The raw thread centroid is
-  dominated by words that every thread uses. On the training pairs this feature alone scores Fox 0.851 and Globe 0.936. Added to the current features,
-  this protocol (inner-fold C) went from Globe 0.9075 to 0.932 and Fox 0.780 to 0.810 in the subclass; in
+- **Feature now in model/ (the "Thread-distinctiveness feature" commit; first measured here in a subclass):**
+  similarity to the thread's *distinctive* terms: cos(c, mean of the other comments - background). `background_` is
+  the mean comment vector of the training data, fitted in `fit`. The raw thread centroid is dominated by words that
+  every thread uses. On the training pairs this feature alone scores Fox 0.851 and Globe 0.936. Added to the current
+  features, this protocol (inner-fold C) went from Globe 0.9075 to 0.932 and Fox 0.780 to 0.810 in the subclass; in
   model/ (with the dense features clipped at +-5) the full run gives Globe 0.933 and Fox 0.817: both targets met.
-  The same change moved One Million Posts from 0.347 to 0.340 (still above the published 0.3128). It
-  is neutral elsewhere (every change within 0.002): QatarLiving F1 0.767 -> 0.766 (dev -> test) and 0.699 -> 0.701
-  (test -> dev); YouTube spam F1 0.967 -> 0.966 (10-fold) and 0.951 -> 0.949 (leave one video out). It needs only
-  what the service already keeps per thread (sum S including c, count), so the serving path stays O(1) per comment:
+  The same change moved One Million Posts from 0.347 to 0.340 (still above the published 0.3128). It is neutral
+  elsewhere (every change within 0.002): QatarLiving F1 0.767 -> 0.766 (dev -> test) and 0.699 -> 0.701 (test ->
+  dev); YouTube spam F1 0.967 -> 0.966 (10-fold) and 0.951 -> 0.949 (leave one video out). It needs only what the
+  service already keeps per thread (sum S including c, count), so the serving path stays O(1) per comment:
 
   ```python
   # in CommentContextFeatures: fit() sets self.background_ = mean of the l2-normalised training comment rows;
