@@ -23,7 +23,7 @@ def make_pipeline(
 ) -> Pipeline:
     """Context features (comment terms + article/parent/thread similarities + spam cues) and logistic regression.
 
-    Defaults are the ones measured best on our corpus (grouped CV, docs/model-tuning in the README): weak
+    Defaults are the ones measured best on our corpus (grouped CV, docs/model.md): weak
     regularisation (C=16) and no class re-weighting, which over-predicted off-topic.
     `VarianceThreshold` drops the hash buckets no training comment uses: they would get zero weight anyway,
     and without them lbfgs fits about 6x faster. The bundle folds the selection back into full-width weights.
