@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 
 from model.errors import DataError
-from model.tables import lone_surrogate
+from model.tables import lone_surrogate, suffix_format
 from model.types import Article
 
 #: Formats `open_dump` reads; XML files are told apart by their content.
@@ -111,12 +111,10 @@ class Dump:
 
 def dump_format(path: Path) -> str:
     """csv, jsonl or parquet from the extension; for .xml, wxr or disqus from the first kilobytes."""
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".parquet"):
-        return suffix[1:]
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    if suffix == ".xml":
+    kind = suffix_format(path)
+    if kind is not None:
+        return kind
+    if path.suffix.lower() == ".xml":
         from model.xml_dumps import sniff_xml
 
         return sniff_xml(path)

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from model.errors import DataError
 from model.scoring import Counts
+from model.tables import suffix_format
 
 OUTPUT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
 SPOOL_SUFFIX = ".partial"
@@ -33,11 +34,9 @@ _PROGRESS_FILE = "progress.jsonl"
 
 def output_format(path: Path) -> str:
     """csv, jsonl or parquet from the output file's extension."""
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".parquet"):
-        return suffix[1:]
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
+    kind = suffix_format(path)
+    if kind is not None:
+        return kind
     raise DataError(f"cannot tell the output format from {path.suffix or '(no extension)'!r}; "
                     "name the file .csv, .jsonl or .parquet", path=path.name)
 

@@ -46,16 +46,25 @@ class Table:
         return self.path.name
 
 
+_FORMAT_OF_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+
+
+def suffix_format(path: Path) -> str | None:
+    """csv, jsonl or parquet from a file's extension (.json and .ndjson are JSON Lines), None for anything else.
+
+    The one mapping every reader and writer uses, so a file name means the same format everywhere.
+    """
+    return _FORMAT_OF_SUFFIX.get(path.suffix.lower())
+
+
 def table_format(path: Path) -> str:
     """csv, jsonl or parquet, from the file extension; anything else is a DataError naming the file."""
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        suffix = ".jsonl"
-    if suffix not in TABLE_SUFFIXES:
+    kind = suffix_format(path)
+    if kind is None:
         raise DataError(
             f"unsupported file type {path.suffix or '(none)'!r}; use .csv, .jsonl or .parquet", path=path.name
         )
-    return suffix[1:]
+    return kind
 
 
 def read_table(path: Path) -> Table:
