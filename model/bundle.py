@@ -35,6 +35,8 @@ from model.context import ArticleContext
 from model.errors import BundleError, BundleIntegrityError, BundleNotFoundError, ClassifyError
 from model.explain import Explainer
 from model.features import CommentContextFeatures, ContextBatch
+from model.small_batch import SMALL_BATCH_MAX, Parent, SmallBatchFeatures, TermRows
+from model.small_batch import supports as small_batch_supports
 from model.text import normalize_text
 from model.types import Article, Classification, Comment
 
@@ -84,6 +86,7 @@ class ModelBundle:
         self._weights_by_feature = np.ascontiguousarray(self._weights.T)
         self._intercept = intercept[order]
         self._explainer = Explainer(features, self._weights)
+        self._small = SmallBatchFeatures(features) if small_batch_supports(features) else None
 
     # -- identity -----------------------------------------------------------------------------------------
     @property
@@ -111,7 +114,8 @@ class ModelBundle:
         """Vectorise an article once; pass the result to `classify` to reuse it across calls."""
         title, _ = self._features.vectorize([normalize_text(article.title)])
         body, _ = self._features.vectorize([normalize_text(article.body)])
-        return ArticleContext(article=article, title_vector=title, body_vector=body)
+        return ArticleContext(article=article, title_vector=title, body_vector=body,
+                              background=np.asarray(self._features.background_, dtype=np.float64))
 
     def classify(
         self,
@@ -150,21 +154,26 @@ class ModelBundle:
         texts_per_job = [[normalize_text(c.text) for c in comments] for _, comments in listed]
         positions_per_job = [_check_comments(c, t) for (_, c), t in zip(listed, texts_per_job, strict=True)]
         texts = [text for job_texts in texts_per_job for text in job_texts]
-        vectors, totals = self._features.vectorize(texts)
-        batch, starts = self._batch(listed, positions_per_job, texts, vectors, totals)
-        terms, dense = self._features.transform_parts(batch)
+        links = _link_comments(listed, positions_per_job)
+        if self._small is not None and len(texts) <= SMALL_BATCH_MAX:
+            vectors, terms, dense = self._small_batch_parts(texts, links)
+        else:
+            vectors, totals = self._features.vectorize(texts)
+            terms, dense = self._features.transform_parts(self._batch(links, texts, vectors, totals))
         scores = self._scores_from_parts(terms, dense)
         predicted = np.argmax(scores, axis=1)
         actions = self.actions(scores)
         reasons: list[list[str]] = [[] for _ in texts]
         if explain:
-            sizes = np.bincount(batch.thread_groups) + np.asarray(batch.thread_prior_counts, dtype=np.int64)
-            has_thread = sizes[batch.thread_groups] > 1
-            reasons = self._explainer.reasons(terms, dense, predicted, texts, batch.parent_rows >= 0, has_thread)
+            prior = np.array([context.thread_count for context in links.contexts], dtype=np.int64)
+            sizes = np.bincount(links.groups, minlength=len(links.contexts)) + prior
+            has_thread = sizes[links.groups] > 1
+            is_reply = (links.parent_rows >= 0) | (links.parent_rows <= _KNOWN_PARENT)
+            reasons = self._explainer.reasons(terms, dense, predicted, texts, is_reply, has_thread)
         results = []
-        for (context, comments), start in zip(listed, starts, strict=True):
+        for (context, comments), start in zip(listed, links.starts, strict=True):
             if remember and comments:
-                context.remember([c.id for c in comments], vectors[start : start + len(comments)])
+                context.remember([c.id for c in comments], _rows(vectors, start, start + len(comments)))
             results.append([
                 Classification(
                     id=comment.id,
@@ -177,76 +186,63 @@ class ModelBundle:
             ])
         return results
 
-    def _batch(
-        self,
-        jobs: list[tuple[ArticleContext, list[Comment]]],
-        positions_per_job: list[dict[str, int]],
-        texts: list[str],
-        vectors: sp.csr_matrix,
-        totals: np.ndarray,
-    ) -> tuple[ContextBatch, list[int]]:
-        """One ContextBatch for all jobs: a thread group per distinct context, parents resolved per job."""
+    def _small_batch_parts(self, texts: list[str], links: _Links) -> tuple[TermRows, TermRows, np.ndarray]:
+        """(vectors, terms, scaled dense) through `model.small_batch`, for the few comments of a request."""
+        assert self._small is not None
+        vectors, totals = self._small.vectorize(texts)
+        parents: list[Parent | None] = []
+        for row in links.parent_rows:
+            if row >= 0:
+                indices, data = vectors.row(int(row))
+                parents.append(Parent(indices, data))
+            elif row <= _KNOWN_PARENT:
+                parents.append(Parent(*links.known[_KNOWN_PARENT - int(row)]))
+            else:
+                parents.append(None)
+        measures = self._small.measures(vectors, totals, links.groups, links.contexts, parents)
+        dense = self._features.scale_dense(self._features.dense_columns(measures, texts))
+        return vectors, vectors, dense
+
+    def _batch(self, links: _Links, texts: list[str], vectors: sp.csr_matrix, totals: np.ndarray) -> ContextBatch:
+        """One ContextBatch for all jobs: a thread group per distinct context, known parents appended."""
         n = len(texts)
-        group_of: dict[int, int] = {}
-        contexts: list[ArticleContext] = []
-        groups = np.zeros(n, dtype=np.int64)
-        parent_rows = np.full(n, -1, dtype=np.int64)
-        extra_indices: list[np.ndarray] = []
-        extra_data: list[np.ndarray] = []
-        starts: list[int] = []
-        start = 0
-        for (context, comments), positions in zip(jobs, positions_per_job, strict=True):
-            group = group_of.setdefault(id(context), len(contexts))
-            if group == len(contexts):
-                contexts.append(context)
-            groups[start : start + len(comments)] = group
-            for index, comment in enumerate(comments):
-                parent = comment.parent_id
-                if not parent:
-                    continue
-                if parent == comment.id:
-                    raise ClassifyError(
-                        f"comments[{index}].parent_id: a comment cannot reply to itself ({parent!r})",
-                        field=f"comments[{index}].parent_id",
-                    )
-                if parent in positions:
-                    parent_rows[start + index] = start + positions[parent]
-                    continue
-                known = context.known_vector(parent)
-                if known is None:
-                    raise ClassifyError(
-                        f"comments[{index}].parent_id: unknown parent {parent!r}: not in this request and not a "
-                        f"comment seen before under article {context.article.id!r}",
-                        field=f"comments[{index}].parent_id",
-                    )
-                parent_rows[start + index] = n + len(extra_indices)
-                extra_indices.append(known[0])
-                extra_data.append(known[1])
-            starts.append(start)
-            start += len(comments)
+        parent_rows = links.parent_rows.copy()
         parents = vectors
-        if extra_indices:
+        known = np.flatnonzero(parent_rows <= _KNOWN_PARENT)
+        if len(known):
+            extra_indices = [links.known[_KNOWN_PARENT - int(parent_rows[i])][0] for i in known]
+            extra_data = [links.known[_KNOWN_PARENT - int(parent_rows[i])][1] for i in known]
+            parent_rows[known] = n + np.arange(len(known))
             extra = sp.csr_matrix(
                 (np.concatenate(extra_data), np.concatenate(extra_indices),
                  np.concatenate([[0], np.cumsum([len(i) for i in extra_indices])])),
                 shape=(len(extra_indices), vectors.shape[1]),
             )
             parents = sp.vstack([vectors, extra], format="csr")
-        states = [context.thread_state() for context in contexts]
-        batch = ContextBatch(
-            texts=texts, comments=vectors, term_totals=totals, article_rows=groups,
-            titles=_stack([c.title_vector for c in contexts]), bodies=_stack([c.body_vector for c in contexts]),
-            parent_rows=parent_rows, parents=parents, thread_groups=groups,
+        states = [context.thread_state() for context in links.contexts]
+        return ContextBatch(
+            texts=texts, comments=vectors, term_totals=totals, article_rows=links.groups,
+            titles=_stack([c.title_vector for c in links.contexts]),
+            bodies=_stack([c.body_vector for c in links.contexts]),
+            parent_rows=parent_rows, parents=parents, thread_groups=links.groups,
             thread_prior_sums=_stack([state.vector_sum for state in states]),
             thread_prior_counts=np.array([state.count for state in states], dtype=np.float64),
             thread_prior_squared_norms=np.array([state.squared_norm for state in states]),
         )
-        return batch, starts
 
-    def _scores_from_parts(self, terms: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
+    def _scores_from_parts(self, terms: sp.csr_matrix | TermRows, dense: np.ndarray) -> np.ndarray:
         width = terms.shape[1]
-        logits = np.asarray(terms @ self._weights_by_feature[:width]) + dense @ self._weights_by_feature[width:]
-        return _softmax(logits + self._intercept)
+        term_weights = self._weights_by_feature[:width]
+        if isinstance(terms, TermRows):
+            n = terms.shape[0]
+            entry_rows = np.repeat(np.arange(n), np.diff(terms.indptr))
+            weighted = term_weights[terms.indices] * terms.data[:, None]
+            term_logits = np.column_stack([
+                np.bincount(entry_rows, weights=weighted[:, k], minlength=n) for k in range(weighted.shape[1])
+            ])
+        else:
+            term_logits = np.asarray(terms @ term_weights)
+        return _softmax(term_logits + dense @ self._weights_by_feature[width:] + self._intercept)
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -333,6 +329,71 @@ def _full_width(coef: np.ndarray, pipeline: Pipeline, features: CommentContextFe
     full = np.zeros((coef.shape[0], features.n_features_out_), dtype=np.float64)
     full[:, support] = coef
     return full
+
+
+#: `_Links.parent_rows` value of the first parent known from an earlier call; the k-th is _KNOWN_PARENT - k.
+_KNOWN_PARENT = -2
+
+
+@dataclass
+class _Links:
+    """How the comments of a classify_many call relate: thread group (context) and parent of each row."""
+
+    contexts: list[ArticleContext]
+    groups: np.ndarray  # row -> index into contexts
+    parent_rows: np.ndarray  # -1 top-level, >= 0 a row of this call, <= _KNOWN_PARENT an entry of `known`
+    known: list[tuple[np.ndarray, np.ndarray]]
+    starts: list[int]  # first row of each job
+
+
+def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]],
+                   positions_per_job: list[dict[str, int]]) -> _Links:
+    """Resolve thread groups and parents; a self-reply or an unknown parent is a ClassifyError naming the field."""
+    n = sum(len(comments) for _, comments in jobs)
+    group_of: dict[int, int] = {}
+    contexts: list[ArticleContext] = []
+    groups = np.zeros(n, dtype=np.int64)
+    parent_rows = np.full(n, -1, dtype=np.int64)
+    known: list[tuple[np.ndarray, np.ndarray]] = []
+    starts: list[int] = []
+    start = 0
+    for (context, comments), positions in zip(jobs, positions_per_job, strict=True):
+        group = group_of.setdefault(id(context), len(contexts))
+        if group == len(contexts):
+            contexts.append(context)
+        groups[start : start + len(comments)] = group
+        for index, comment in enumerate(comments):
+            parent = comment.parent_id
+            if not parent:
+                continue
+            if parent == comment.id:
+                raise ClassifyError(
+                    f"comments[{index}].parent_id: a comment cannot reply to itself ({parent!r})",
+                    field=f"comments[{index}].parent_id",
+                )
+            if parent in positions:
+                parent_rows[start + index] = start + positions[parent]
+                continue
+            vector = context.known_vector(parent)
+            if vector is None:
+                raise ClassifyError(
+                    f"comments[{index}].parent_id: unknown parent {parent!r}: not in this request and not a "
+                    f"comment seen before under article {context.article.id!r}",
+                    field=f"comments[{index}].parent_id",
+                )
+            parent_rows[start + index] = _KNOWN_PARENT - len(known)
+            known.append(vector)
+        starts.append(start)
+        start += len(comments)
+    return _Links(contexts=contexts, groups=groups, parent_rows=parent_rows, known=known, starts=starts)
+
+
+def _rows(vectors: sp.csr_matrix | TermRows, start: int, end: int) -> TermRows:
+    """Rows start..end of either kind of term vectors, as TermRows (what ArticleContext.remember reads)."""
+    offset = vectors.indptr[start]
+    return TermRows(indptr=np.asarray(vectors.indptr[start : end + 1]) - offset,
+                    indices=vectors.indices[offset : vectors.indptr[end]],
+                    data=vectors.data[offset : vectors.indptr[end]], width=int(vectors.shape[1]))
 
 
 def _check_comments(comments: Sequence[Comment], texts: list[str]) -> dict[str, int]:

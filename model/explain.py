@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction import FeatureHasher
 
+from model.context import CsrRows
 from model.features import CommentContextFeatures
+from model.term_buckets import TermBuckets
 
 _MIN_CONTRIBUTION = 0.05
 # A dense feature below its average is a reason only where "low" means something to a moderator: a comment
 # far from its article is a reason to call it off-topic; a comment without a link is no reason for anything.
 _LOW_IS_A_REASON = ("similarity", "share of words", "parent's similarity")
+
+
+def _strength(candidate: tuple[float, int, float | None]) -> float:
+    return candidate[0]
 
 
 class Explainer:
@@ -31,15 +36,13 @@ class Explainer:
         self._dense_weights = np.ascontiguousarray(centred[:, self._dense_start :])
         self.max_reasons = max_reasons
         self._analyzer = features.hasher_.build_analyzer()
-        self._bucket_hasher = FeatureHasher(
-            n_features=features.n_features, input_type="string", alternate_sign=False
-        )
+        self._buckets = TermBuckets(features.n_features)
         names = features.dense_names_
         self._needs_parent = np.array(["parent" in name or name == "short reply" for name in names])
         self._needs_thread = np.array(["thread" in name for name in names])
         self._low_is_a_reason = np.array([name.startswith(_LOW_IS_A_REASON) for name in names])
 
-    def reasons(self, terms: sp.csr_matrix, dense: np.ndarray, predicted: np.ndarray, texts: list[str],
+    def reasons(self, terms: sp.csr_matrix | CsrRows, dense: np.ndarray, predicted: np.ndarray, texts: list[str],
                 is_reply: np.ndarray, has_thread: np.ndarray) -> list[list[str]]:
         """Up to `max_reasons` short phrases per row, strongest first, for the row's predicted class."""
         dense_contributions = dense * self._dense_weights[predicted]
@@ -49,18 +52,25 @@ class Explainer:
         usable &= ~(self._needs_parent & ~is_reply[:, None])
         usable &= ~(self._needs_thread & ~has_thread[:, None])
         dense_contributions = np.where(usable, dense_contributions, 0.0)
-        out: list[list[str]] = []
-        for row in range(terms.shape[0]):
-            start, end = terms.indptr[row], terms.indptr[row + 1]
-            columns = terms.indices[start:end]
-            term_contributions = terms.data[start:end] * self._term_weights[predicted[row], columns]
-            candidates: list[tuple[float, int, float | None]] = [
-                (float(c), int(col), None) for c, col in zip(term_contributions, columns, strict=True)
-            ]
-            candidates += [(float(c), col, float(dense[row, col])) for col, c in enumerate(dense_contributions[row])]
-            chosen = sorted((c for c in candidates if c[0] > _MIN_CONTRIBUTION), reverse=True)[: self.max_reasons]
-            out.append(self._describe(chosen, texts[row]))
-        return out
+        # Only contributions above the floor can be reasons: find those for the whole batch at once, then
+        # sort each row's few candidates (strongest first; ties keep term order, then dense column order).
+        n = terms.shape[0]
+        entry_rows = np.repeat(np.arange(n), np.diff(terms.indptr))
+        term_contributions = terms.data * self._term_weights[predicted[entry_rows], terms.indices]
+        candidates: list[list[tuple[float, int, float | None]]] = [[] for _ in range(n)]
+        strong = np.flatnonzero(term_contributions > _MIN_CONTRIBUTION)
+        for row, column, contribution in zip(entry_rows[strong].tolist(), terms.indices[strong].tolist(),
+                                             term_contributions[strong].tolist(), strict=True):
+            candidates[row].append((contribution, column, None))
+        rows, columns = np.nonzero(dense_contributions > _MIN_CONTRIBUTION)
+        for row, column, contribution, value in zip(rows.tolist(), columns.tolist(),
+                                                    dense_contributions[rows, columns].tolist(),
+                                                    dense[rows, columns].tolist(), strict=True):
+            candidates[row].append((contribution, column, value))
+        return [
+            self._describe(sorted(row, key=_strength, reverse=True)[: self.max_reasons], texts[i])
+            for i, row in enumerate(candidates)
+        ]
 
     def _describe(self, chosen: list[tuple[float, int, float | None]], text: str) -> list[str]:
         term_columns = {column for _, column, value in chosen if value is None}
@@ -77,8 +87,9 @@ class Explainer:
         return phrases
 
     def _term_names(self, text: str, wanted: set[int]) -> dict[int, str]:
-        terms = list(dict.fromkeys(self._analyzer(text)))
-        if not terms:
-            return {}
-        buckets = self._bucket_hasher.transform([[t] for t in terms]).indices
-        return {int(b): t for t, b in zip(terms, buckets, strict=True) if int(b) in wanted}
+        names: dict[int, str] = {}
+        for term in self._analyzer(text):
+            bucket = self._buckets.bucket(term)
+            if bucket in wanted and bucket not in names:
+                names[bucket] = term
+        return names

@@ -184,10 +184,7 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         if self.char_ngrams:
             chars = self._weighted(self.char_hasher_.transform(batch.texts), self.char_idf_)[0]
             terms = sp.hstack([terms, chars], format="csr")
-        # Clipped: a few cues reach 30 standard deviations, which slowed lbfgs 4x and adds nothing a linear
-        # model can use beyond "far above normal".
-        dense = np.clip((self._dense(batch) - self.dense_mean_) / self.dense_scale_, -DENSE_CLIP, DENSE_CLIP)
-        return terms, dense
+        return terms, self.scale_dense(self._dense(batch))
 
     def vectorize(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """L2-normalised TF-IDF rows of already normalised texts, and each text's hashed term count."""
@@ -267,67 +264,132 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             return parent_rows, sp.vstack([comments, extra], format="csr")
         return parent_rows, comments
 
-    def _dense(self, batch: ContextBatch) -> np.ndarray:
-        n = batch.comments.shape[0]
-        if n == 0:
+    def scale_dense(self, raw: np.ndarray) -> np.ndarray:
+        """Standardise dense columns with the training mean and scale, clipped at ±DENSE_CLIP."""
+        # Clipped: a few cues reach 30 standard deviations, which slowed lbfgs 4x and adds nothing a linear
+        # model can use beyond "far above normal".
+        return np.clip((raw - self.dense_mean_) / self.dense_scale_, -DENSE_CLIP, DENSE_CLIP)
+
+    def dense_columns(self, measures: ContextMeasures, texts: list[str]) -> np.ndarray:
+        """The unscaled dense block (one column per name in `dense_names_`) from per-comment measures.
+
+        Shared by the batch path (`_dense`, measures gathered with sparse matrices) and the small-batch path
+        of the service (`model.small_batch`, measures gathered from raw arrays), so the formulas exist once.
+        """
+        if len(texts) == 0:
             return np.zeros((0, len(self._dense_names())))
-        distinct = np.diff(batch.comments.indptr).astype(np.float64)
+        distinct = measures.distinct
+        repeated = 1.0 - distinct / np.maximum(measures.term_totals, 1.0)
         if self.context:
-            columns = self._context(batch, distinct)
+            columns = _context_columns(measures, repeated)
         else:
-            columns = [np.log1p(distinct), 1.0 - distinct / np.maximum(batch.term_totals, 1.0)]
+            columns = [np.log1p(distinct), repeated]
         if self.cues:
-            columns.append(spam_cues(batch.texts))
+            columns.append(spam_cues(texts))
         return np.column_stack(columns)
 
-    def _context(self, batch: ContextBatch, distinct: np.ndarray) -> list[np.ndarray]:
+    def _dense(self, batch: ContextBatch) -> np.ndarray:
+        return self.dense_columns(self._measures(batch), batch.texts)
+
+    def _measures(self, batch: ContextBatch) -> ContextMeasures:
         comments, rows = batch.comments, batch.article_rows
-        sim_title = rowwise_dot(comments, batch.titles, rows)
-        sim_body = rowwise_dot(comments, batch.bodies, rows)
+        n = comments.shape[0]
+        distinct = np.diff(comments.indptr).astype(np.float64)
+        measures = ContextMeasures.empty(n, distinct, np.asarray(batch.term_totals, dtype=np.float64))
+        if not self.context or n == 0:
+            return measures
+        measures.sim_title = rowwise_dot(comments, batch.titles, rows)
+        measures.sim_body = rowwise_dot(comments, batch.bodies, rows)
         article_terms = binarized(batch.titles + batch.bodies)
         present = binarized(comments)
-        share_article = rowwise_dot(present, article_terms, rows) / np.maximum(distinct, 1.0)
+        measures.shared_article = rowwise_dot(present, article_terms, rows)
 
-        is_reply = (batch.parent_rows >= 0).astype(np.float64)
-        sim_parent = rowwise_dot(comments, batch.parents, batch.parent_rows)
-        share_parent = rowwise_dot(present, binarized(batch.parents), batch.parent_rows)
-        share_parent /= np.maximum(distinct, 1.0)
+        measures.is_reply = (batch.parent_rows >= 0).astype(np.float64)
+        measures.sim_parent = rowwise_dot(comments, batch.parents, batch.parent_rows)
+        measures.shared_parent = rowwise_dot(present, binarized(batch.parents), batch.parent_rows)
         replies = np.flatnonzero(batch.parent_rows >= 0)
-        parent_sim_article = np.zeros(len(rows))
         if len(replies):
             parent_vectors = batch.parents[batch.parent_rows[replies]]
-            parent_sim_article[replies] = np.maximum(
+            measures.parent_sim_article[replies] = np.maximum(
                 rowwise_dot(parent_vectors, batch.bodies, rows[replies]),
                 rowwise_dot(parent_vectors, batch.titles, rows[replies]),
             )
-        short_reply = is_reply * (distinct <= _SHORT_REPLY_TERMS)
-
-        thread_size, sim_thread, sim_distinctive = _thread_similarity(batch, self.background_)
-        has_thread = (thread_size > 0).astype(np.float64)
-        sim_article = np.maximum(sim_title, sim_body)
-        return [
-            sim_title,
-            sim_body,
-            np.sqrt(sim_article),
-            share_article,
-            is_reply,
-            sim_parent,
-            share_parent,
-            parent_sim_article,
-            short_reply,
-            has_thread,
-            sim_thread,
-            np.sqrt(np.maximum(sim_thread, 0.0)),
-            sim_distinctive,
-            np.log1p(thread_size),
-            np.log1p(distinct),
-            1.0 - distinct / np.maximum(batch.term_totals, 1.0),
-        ]
+        _thread_similarity(batch, self.background_, measures)
+        return measures
 
 
-def _thread_similarity(batch: ContextBatch, background: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per comment: how many other comments its thread has, its cosine to their sum (leave-one-out), and its
-    cosine to their mean minus the background (the average training comment): the thread's distinctive terms.
+@dataclass
+class ContextMeasures:
+    """Per comment, what the dense features are computed from: dot products and counts, before any formula.
+
+    `shared_*` count the comment's distinct terms that the article (or parent) also has; the thread sums are
+    leave-one-out inputs: `thread_dot` = comment · (sum of every thread comment, itself included),
+    `thread_squared` = ||that sum||², `thread_background` = that sum · background, `thread_count` = comments
+    in the thread, itself included.
+    """
+
+    distinct: np.ndarray
+    term_totals: np.ndarray
+    sim_title: np.ndarray
+    sim_body: np.ndarray
+    shared_article: np.ndarray
+    is_reply: np.ndarray
+    sim_parent: np.ndarray
+    shared_parent: np.ndarray
+    parent_sim_article: np.ndarray
+    own_squared: np.ndarray
+    own_background: np.ndarray
+    thread_dot: np.ndarray
+    thread_squared: np.ndarray
+    thread_background: np.ndarray
+    thread_count: np.ndarray
+    background_squared: float = 0.0
+
+    @classmethod
+    def empty(cls, n: int, distinct: np.ndarray, term_totals: np.ndarray) -> ContextMeasures:
+        zeros = [np.zeros(n) for _ in range(13)]
+        return cls(distinct, term_totals, *zeros)
+
+
+def _context_columns(m: ContextMeasures, repeated: np.ndarray) -> list[np.ndarray]:
+    distinct = np.maximum(m.distinct, 1.0)
+    others = m.thread_count - 1.0
+    others_dot = m.thread_dot - m.own_squared  # own is 1 for a non-empty comment, 0 for an empty one
+    others_norm_sq = m.thread_squared - 2.0 * m.thread_dot + m.own_squared
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim_thread = np.where(others_norm_sq > 1e-12,
+                              others_dot / np.sqrt(np.maximum(others_norm_sq, 1e-12)), 0.0)
+        safe = np.maximum(others, 1.0)
+        distinctive_dot = others_dot / safe - m.own_background
+        distinctive_sq = (others_norm_sq / safe**2 - 2.0 * (m.thread_background - m.own_background) / safe
+                          + m.background_squared)
+        distinctive = np.where((others > 0) & (distinctive_sq > 1e-12),
+                               distinctive_dot / np.sqrt(np.maximum(distinctive_sq, 1e-12)), 0.0)
+    sim_thread = np.clip(sim_thread, 0.0, 1.0)
+    sim_article = np.maximum(m.sim_title, m.sim_body)
+    return [
+        m.sim_title,
+        m.sim_body,
+        np.sqrt(sim_article),
+        m.shared_article / distinct,
+        m.is_reply,
+        m.sim_parent,
+        m.shared_parent / distinct,
+        m.parent_sim_article,
+        m.is_reply * (m.distinct <= _SHORT_REPLY_TERMS),
+        (others > 0).astype(np.float64),
+        sim_thread,
+        np.sqrt(np.maximum(sim_thread, 0.0)),
+        np.clip(distinctive, -1.0, 1.0),
+        np.log1p(others),
+        np.log1p(m.distinct),
+        repeated,
+    ]
+
+
+def _thread_similarity(batch: ContextBatch, background: np.ndarray, measures: ContextMeasures) -> None:
+    """Fill the thread measures: each comment's dot product with its whole thread's sum (batch part plus
+    prior), that sum's squared norm and background product, and the thread size.
 
     With a prior (comments outside the batch, kept by the service as a running sum), the dot products with
     the total are split into batch and prior parts, and ||total||² = ||prior||² + 2 prior·batch + ||batch||²,
@@ -351,20 +413,13 @@ def _thread_similarity(batch: ContextBatch, background: np.ndarray) -> tuple[np.
             dot = dot + rowwise_dot(comments, prior, groups)
             total_sq = total_sq + prior_sq + 2.0 * rowwise_dot(batch_sums, prior, np.arange(n_groups))
             total_background = total_background + np.asarray(prior @ background).ravel()
-    own = squared_row_norms(comments)  # 1 for a non-empty comment, 0 for an empty one
-    others_dot = dot - own
-    others_norm_sq = total_sq[groups] - 2.0 * dot + own
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sim = np.where(others_norm_sq > 1e-12, others_dot / np.sqrt(np.maximum(others_norm_sq, 1e-12)), 0.0)
-        others = counts[groups] - 1.0
-        safe = np.maximum(others, 1.0)
-        own_background = np.asarray(comments @ background).ravel()
-        distinctive_dot = others_dot / safe - own_background
-        distinctive_sq = (others_norm_sq / safe**2 - 2.0 * (total_background[groups] - own_background) / safe
-                          + float(background @ background))
-        distinctive = np.where((others > 0) & (distinctive_sq > 1e-12),
-                               distinctive_dot / np.sqrt(np.maximum(distinctive_sq, 1e-12)), 0.0)
-    return others, np.clip(sim, 0.0, 1.0), np.clip(distinctive, -1.0, 1.0)
+    measures.own_squared = squared_row_norms(comments)
+    measures.own_background = np.asarray(comments @ background).ravel()
+    measures.thread_dot = dot
+    measures.thread_squared = total_sq[groups]
+    measures.thread_background = total_background[groups]
+    measures.thread_count = counts[groups]
+    measures.background_squared = float(background @ background)
 
 
 def _idf(counts: sp.csr_matrix) -> np.ndarray:

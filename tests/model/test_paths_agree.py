@@ -6,11 +6,20 @@ scored at once as a frame: otherwise the figures measured in batch would not des
 
 from __future__ import annotations
 
+import json
+import random
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from model.bundle import ModelBundle
+from model.context import ArticleContext
+from model.small_batch import SmallBatchFeatures
+from model.text import normalize_texts
 from model.types import Article, Comment
 
 ARTICLE = Article("budget", "Council passes city budget after long night",
@@ -51,3 +60,85 @@ def test_one_call_with_the_whole_thread_scores_like_the_frame(bundle: ModelBundl
     frame_scores = bundle.score_frame(frame_of(THREAD))
     for result, row in zip(results, frame_scores, strict=True):
         np.testing.assert_allclose([result.scores[label] for label in bundle.labels], row, atol=1e-5)
+
+
+# -- the small-batch path of a service request against the batch path ---------------------------------------------
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "labeled"
+
+
+def corpus_requests(articles: int = 10) -> list[tuple[Article, list[Comment]]]:
+    """Real threads of data/labeled, cut into requests of 1-6 comments in their order (replies keep parents)."""
+    rng = random.Random(7)
+    rows = [json.loads(line) for line in (CORPUS / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+    comments = [json.loads(line) for line in (CORPUS / "comments.jsonl").read_text(encoding="utf-8").splitlines()]
+    requests = []
+    for row in rows[:articles]:
+        article = Article(row["article_id"], row["title"], row["body"])
+        thread = [Comment(c["comment_id"], c["text"], c.get("parent_id")) for c in comments
+                  if c["article_id"] == article.id]
+        start = 0
+        while start < len(thread):
+            size = rng.randint(1, 6)
+            requests.append((article, thread[start : start + size]))
+            start += size
+    return requests
+
+
+def replay(bundle: ModelBundle, requests: list[tuple[Article, list[Comment]]]) -> list[tuple[str, list[float],
+                                                                                                list[str]]]:
+    contexts: dict[str, ArticleContext] = {}
+    out = []
+    for article, comments in requests:
+        context = contexts.setdefault(article.id, bundle.article_context(article))
+        for result in bundle.classify(article, comments, context=context, remember=True):
+            out.append((result.label, [result.scores[label] for label in bundle.labels], result.reasons))
+    return out
+
+
+def test_small_batch_path_gives_what_the_batch_path_gives(bundle: ModelBundle,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = corpus_requests()
+    assert sum(1 for _, comments in requests for c in comments if c.parent_id) > 50  # replies are exercised
+    small = replay(bundle, requests)
+    monkeypatch.setattr("model.bundle.SMALL_BATCH_MAX", 0)
+    batch = replay(bundle, requests)
+    assert len(small) == len(batch) > 300
+    for (label, scores, reasons), (batch_label, batch_scores, batch_reasons) in zip(small, batch, strict=True):
+        assert label == batch_label
+        np.testing.assert_allclose(scores, batch_scores, atol=2e-6)
+        assert reasons == batch_reasons
+
+
+def test_small_batch_path_keeps_each_article_in_its_own_thread(bundle: ModelBundle,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Comments under three articles in one call (as the service batches them), with a parent from before."""
+    other = Article("derby", "Derby ends level after late header", "A late header from the captain rescued a draw.")
+
+    def run() -> list[list[float]]:
+        budget, derby = bundle.article_context(ARTICLE), bundle.article_context(other)
+        bundle.classify(ARTICLE, THREAD[:2], context=budget, remember=True)
+        jobs = [
+            (budget, [Comment("6", "Fine, but who pays for the library then?", parent_id="1")]),
+            (derby, [Comment("d1", "What a header from the captain"), Comment("d2", "Deserved it.", parent_id="d1")]),
+            (budget, [Comment("7", "Earn $400 a day from home, whatsapp me")]),
+        ]
+        return [[r.scores[label] for label in bundle.labels]
+                for results in bundle.classify_many(jobs, remember=True) for r in results]
+
+    small = run()
+    monkeypatch.setattr("model.bundle.SMALL_BATCH_MAX", 0)
+    np.testing.assert_allclose(small, run(), atol=2e-6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(max_size=200), min_size=1, max_size=8))
+def test_small_batch_terms_equal_the_hashing_vectorizer(bundle: ModelBundle, texts: list[str]) -> None:
+    features = bundle.pipeline.named_steps["features"]
+    normalised = normalize_texts(texts)
+    expected, expected_totals = features.vectorize(normalised)
+    rows, totals = SmallBatchFeatures(features).vectorize(normalised)
+    actual = rows.to_csr()
+    np.testing.assert_array_equal(actual.indptr, expected.indptr)
+    np.testing.assert_array_equal(actual.indices, expected.indices)
+    np.testing.assert_allclose(actual.data, expected.data, rtol=1e-12)
+    np.testing.assert_array_equal(totals, expected_totals)

@@ -1,0 +1,201 @@
+"""The features of a handful of comments (one service request, or a few batched together), from plain arrays.
+
+`CommentContextFeatures.transform_parts` is built for batches of thousands: it builds a dozen scipy sparse
+matrices and runs eight sorted-key searches per call, set-up that costs about 1.5 ms whatever the batch size,
+several times the arithmetic when a request holds one comment. This module gathers the same measures (dot
+products with the article, the parent and the thread, shared-term counts) straight from sorted numpy arrays,
+which costs tens of microseconds per call, and hands them to the same formulas
+(`CommentContextFeatures.dense_columns`), so the two paths cannot drift apart: tests/model/test_paths_agree.py
+checks that they give the same features for every comment of a corpus, replies and threads included.
+
+Terms come from the bundle's own HashingVectorizer analyzer and are hashed as it hashes them
+(`model.term_buckets`, cached: words repeat across comments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from model.context import ArticleContext
+from model.features import CommentContextFeatures, ContextMeasures
+from model.term_buckets import TermBuckets
+
+#: Batches up to this many comments take this path; larger ones amortise the batch path's set-up.
+SMALL_BATCH_MAX = 64
+
+
+@dataclass(frozen=True)
+class TermRows:
+    """Term vectors in CSR layout without a scipy matrix: row i is indices[indptr[i]:indptr[i + 1]] (sorted)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    width: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.indptr) - 1, self.width
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = self.indptr[i], self.indptr[i + 1]
+        return self.indices[start:end], self.data[start:end]
+
+    def to_csr(self) -> sp.csr_matrix:
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A reply's parent vector (sorted term ids, values)."""
+
+    indices: np.ndarray
+    data: np.ndarray
+
+
+def supports(features: CommentContextFeatures) -> bool:
+    """True when this path computes exactly what `features.transform_parts` does."""
+    hasher = features.hasher_
+    return bool(
+        not features.char_ngrams
+        and hasher.analyzer == "word"
+        and not hasher.alternate_sign
+        and hasher.norm is None
+        and hasher.binary is False
+    )
+
+
+class SmallBatchFeatures:
+    """Built once per bundle; `vectorize` and `measures` may be called from several threads."""
+
+    def __init__(self, features: CommentContextFeatures) -> None:
+        self.features = features
+        self.width = int(features.n_features)
+        self._analyzer = features.hasher_.build_analyzer()
+        self._idf = np.asarray(features.idf_, dtype=np.float64)
+        self._background = np.asarray(features.background_, dtype=np.float64)
+        self._background_squared = float(self._background @ self._background)
+        self._buckets = TermBuckets(self.width)
+
+    def vectorize(self, texts: list[str]) -> tuple[TermRows, np.ndarray]:
+        """L2-normalised TF-IDF rows of normalised texts and each text's term count (`features.vectorize`)."""
+        n = len(texts)
+        terms_per_text = [self._analyzer(text) for text in texts]
+        lengths = np.fromiter((len(terms) for terms in terms_per_text), dtype=np.int64, count=n)
+        ids = np.array([b for terms in terms_per_text for b in self._buckets.buckets(terms)], dtype=np.int64)
+        width = np.int64(self.width)
+        keys, counts = np.unique(np.repeat(np.arange(n, dtype=np.int64), lengths) * width + ids, return_counts=True)
+        rows = keys // width
+        indices = (keys % width).astype(np.int32)
+        data = (1.0 + np.log(counts.astype(np.float64))) * self._idf[indices]
+        norms = np.sqrt(np.bincount(rows, weights=data**2, minlength=n))
+        norms[norms == 0] = 1.0
+        data /= norms[rows]
+        indptr = np.searchsorted(rows, np.arange(n + 1, dtype=np.int64)).astype(np.int64)
+        return TermRows(indptr=indptr, indices=indices, data=data, width=self.width), lengths.astype(np.float64)
+
+    def measures(self, rows: TermRows, totals: np.ndarray, groups: np.ndarray, contexts: list[ArticleContext],
+                 parents: list[Parent | None]) -> ContextMeasures:
+        """What `dense_columns` needs, for comments whose thread group (index into `contexts`) is `groups`.
+
+        Every comment meets only its own article and thread, so term ids are keyed by group (group · F + id):
+        one sorted search then serves the comments of every article in the batch.
+        """
+        n = len(totals)
+        distinct = np.diff(rows.indptr).astype(np.float64)
+        measures = ContextMeasures.empty(n, distinct, np.asarray(totals, dtype=np.float64))
+        if not self.features.context or n == 0:
+            return measures
+        width = np.int64(self.width)
+        n_groups = len(contexts)
+        entry_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(rows.indptr))
+        indices, data = rows.indices, rows.data
+        entry_groups = groups[entry_rows]
+        keys = entry_groups * width + indices
+        measures.own_squared = np.bincount(entry_rows, weights=data * data, minlength=n)
+        measures.own_background = np.bincount(entry_rows, weights=data * self._background[indices], minlength=n)
+        measures.background_squared = self._background_squared
+
+        def keyed(vectors: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+            return (np.concatenate([g * width + v[0] for g, v in enumerate(vectors)]),
+                    np.concatenate([v[1] for v in vectors]))
+
+        title_keys, title_data = keyed([(c.title_vector.indices, c.title_vector.data) for c in contexts])
+        body_keys, body_data = keyed([(c.body_vector.indices, c.body_vector.data) for c in contexts])
+        article_keys = np.concatenate([g * width + c.article_terms for g, c in enumerate(contexts)])
+        measures.sim_title = _dots(entry_rows, keys, data, title_keys, title_data, n)
+        measures.sim_body = _dots(entry_rows, keys, data, body_keys, body_data, n)
+        measures.shared_article = _shared(entry_rows, keys, article_keys, n)
+
+        # The thread: this batch's comments (summed per group and term) plus each context's remembered sum.
+        batch_keys, inverse = np.unique(keys, return_inverse=True)
+        batch_data = np.bincount(inverse, weights=data, minlength=len(batch_keys))
+        batch_groups = batch_keys // width
+        batch_indices = batch_keys % width
+        dot = np.bincount(entry_rows, weights=data * batch_data[inverse], minlength=n)
+        total_squared = np.bincount(batch_groups, weights=batch_data * batch_data, minlength=n_groups)
+        total_background = np.bincount(batch_groups, weights=batch_data * self._background[batch_indices],
+                                       minlength=n_groups)
+        counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+        for group, context in enumerate(contexts):
+            state = context.thread_state()
+            counts[group] += state.count
+            if len(state.indices) == 0:
+                continue
+            if n_groups == 1:
+                selected, in_group = slice(None), slice(None)
+            else:
+                selected, in_group = entry_groups == group, batch_groups == group
+            dot += _dots(entry_rows[selected], indices[selected], data[selected], state.indices, state.data, n)
+            cross = _dots(np.zeros(len(batch_indices[in_group]), dtype=np.int64), batch_indices[in_group],
+                          batch_data[in_group], state.indices, state.data, 1)[0]
+            total_squared[group] += state.squared_norm + 2.0 * cross
+            total_background[group] += (state.background_dot if context.background is not None
+                                        else float(self._background[state.indices] @ state.data))
+        measures.thread_dot = dot
+        measures.thread_squared = total_squared[groups]
+        measures.thread_background = total_background[groups]
+        measures.thread_count = counts[groups]
+        for i, parent in enumerate(parents):
+            if parent is not None:
+                self._parent(measures, i, context_of=contexts[groups[i]], rows=rows, parent=parent)
+        return measures
+
+    def _parent(self, measures: ContextMeasures, i: int, *, context_of: ArticleContext, rows: TermRows,
+                parent: Parent) -> None:
+        indices, data = rows.row(i)
+        measures.is_reply[i] = 1.0
+        if len(parent.indices) and len(indices):
+            positions = np.minimum(np.searchsorted(parent.indices, indices), len(parent.indices) - 1)
+            hit = parent.indices[positions] == indices
+            measures.sim_parent[i] = float(np.sum(data[hit] * parent.data[positions[hit]]))
+            measures.shared_parent[i] = float(np.count_nonzero(hit))
+        zero = np.zeros(len(parent.indices), dtype=np.int64)
+        title, body = context_of.title_vector, context_of.body_vector
+        measures.parent_sim_article[i] = max(
+            _dots(zero, parent.indices, parent.data, body.indices, body.data, 1)[0],
+            _dots(zero, parent.indices, parent.data, title.indices, title.data, 1)[0],
+        )
+
+
+def _dots(entry_rows: np.ndarray, indices: np.ndarray, data: np.ndarray, target_indices: np.ndarray,
+          target_data: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the dot product of its entries with one sorted sparse target vector."""
+    if len(indices) == 0 or len(target_indices) == 0:
+        return np.zeros(n)
+    positions = np.searchsorted(target_indices, indices)
+    np.minimum(positions, len(target_indices) - 1, out=positions)
+    hit = target_indices[positions] == indices
+    return np.bincount(entry_rows[hit], weights=data[hit] * target_data[positions[hit]], minlength=n)
+
+
+def _shared(entry_rows: np.ndarray, indices: np.ndarray, target_indices: np.ndarray, n: int) -> np.ndarray:
+    """Per row, how many of its terms the sorted target has."""
+    if len(indices) == 0 or len(target_indices) == 0:
+        return np.zeros(n)
+    positions = np.minimum(np.searchsorted(target_indices, indices), len(target_indices) - 1)
+    hit = target_indices[positions] == indices
+    return np.bincount(entry_rows[hit], minlength=n).astype(np.float64)
