@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.classify_fast_path import ClassifyFastPath
 from api.errors import install_error_handlers
 from api.metrics import Metrics
 from api.middleware import ServiceMiddleware
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     install_error_handlers(app, settings)
     api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    # Added first, so it runs inside ServiceMiddleware: the key, the body limit and the metrics apply to it too.
+    app.add_middleware(ClassifyFastPath, request_model=models.classify)
     # Our own body limit rather than FastAPI's max_body_size, whose 413 is plain text without the limit in it.
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, api_key=api_key)
     if api_key is not None:

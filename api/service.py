@@ -11,11 +11,14 @@ routes call these methods through `run_in_threadpool`, except the cache look-ups
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 from api.batcher import Job, MicroBatcher
 from api.errors import NoModelError, UnknownArticleError
@@ -119,6 +122,8 @@ class Service:
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
         """Open the batcher and load the model; a missing or broken bundle leaves the service up, not ready."""
+        # A request's matrices are tiny: BLAS threads only spin (one took a whole core under load).
+        threadpool_limits(limits=1)
         self.generation = self.store.reload_generation()
         self.batcher.start()
         try:
@@ -172,6 +177,7 @@ class Service:
         self.model = loaded  # one assignment: requests holding the old LoadedModel finish on it
         self.load_error = ""
         self.metrics.model_loaded(loaded.version)
+        _settle_heap()
 
     def require_model(self) -> LoadedModel:
         model = self.model
@@ -258,6 +264,19 @@ class Service:
     def _batch_done(self, comments: int, seconds: float) -> None:
         self.metrics.batch_comments.observe(comments)
         self.metrics.batch_seconds.observe(seconds)
+
+
+def _settle_heap() -> None:
+    """Take everything alive now (the bundle, the imported libraries) out of the garbage collector's sight.
+
+    A full collection walks every tracked object; with the model and its libraries loaded that stopped the
+    event loop for 55-75 ms several times a minute under load, which was the whole p99 at concurrency 8
+    (docs/benchmarks.md). Frozen objects are still freed by reference counting when a reload drops them; the
+    unfreeze-collect-freeze order lets cycles among the previous model's objects be collected first.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _as_dict(value: object) -> dict[str, Any]:

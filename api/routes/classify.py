@@ -1,5 +1,7 @@
 """POST /classify: one result per comment, in request order, with the reasons for each decision."""
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -28,18 +30,23 @@ def classify_router(models: RequestModels) -> APIRouter:
         has seen under this article. With `remember` (default), the comments join the article's thread.
         """
         # The service is read directly (not through Depends) on this, the hot path.
-        service: Service = request.app.state.service
-        model = service.require_model()
-        comments = _comments(body.comments)
-        article = body.article
-        context = service.cached_context(model, article.id, article.title, article.body)
-        if context is None:
-            context = await run_in_threadpool(service.build_context, model, article.id, article.title,
-                                              article.body)
-        payload = await service.classify(model, context, comments, body.remember)
-        return Response(payload, media_type="application/json")
+        return Response(await classify_comments(request.app.state.service, body), media_type="application/json")
 
     return router
+
+
+async def classify_comments(service: Service, body: Any) -> bytes:
+    """The JSON answer to a validated ClassifyRequest; raises what the error handlers turn into 4xx/503.
+
+    Shared by the route and by `api.classify_fast_path`, which calls it without FastAPI's request handling.
+    """
+    model = service.require_model()
+    comments = _comments(body.comments)
+    article = body.article
+    context = service.cached_context(model, article.id, article.title, article.body)
+    if context is None:
+        context = await run_in_threadpool(service.build_context, model, article.id, article.title, article.body)
+    return await service.classify(model, context, comments, body.remember)
 
 
 def _comments(items: list) -> list[Comment]:  # type: ignore[type-arg]
