@@ -1,13 +1,79 @@
-"""Text normalisation and spam cues on any unicode: total, idempotent, and the same on both regex engines."""
+"""Text normalisation and spam cues on any unicode: total, idempotent, and the same on both regex engines.
+
+The cue counters skip a pattern where a cheap test says it cannot match (prefilters in the small-batch path,
+row subsets in the batch path). Every count is compared here with the plain definition of its path, on texts
+built from the pieces the prefilters look for, so that texts fall on both sides of every prefilter: one `findall`
+of each pattern of `model.cues._PATTERNS` per text (small batches), one Arrow `count_substring_regex` of each
+pattern over the whole batch (large batches).
+"""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.cues import CUE_NAMES, SMALL_BATCH, _count_arrow, _count_python, spam_cues
+from model.cues import _PATTERNS, CUE_NAMES, SMALL_BATCH, _count_arrow, _count_python, spam_cues
 from model.text import MAX_MODEL_CHARS, normalize_text
+
+
+def reference_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The small-batch definition: every pattern's findall on every text (re.ASCII), then [A-Z], [A-Za-z] and
+    length."""
+    patterns = [re.compile(p, re.ASCII | (re.IGNORECASE if i else 0)) for p, i in _PATTERNS.values()]
+    counts = np.array([[len(p.findall(t)) for p in patterns] for t in texts], dtype=np.float64)
+    return _with_letters(counts.reshape(len(texts), len(patterns)), texts)
+
+
+def arrow_reference_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The batch definition: every pattern counted by RE2 over every text. It differs from `findall` in one
+    known way: after a match, RE2 restarts on the rest of the text as if it began there, so a \\b right after a
+    match holds ("@gmaildm" has two contact prompts for RE2, one for `re`)."""
+    array = pa.array(texts, type=pa.large_string())
+    counts = np.column_stack([pc.count_substring_regex(array, p, ignore_case=i).to_numpy(zero_copy_only=False)
+                              for p, i in _PATTERNS.values()]).astype(np.float64)
+    return _with_letters(counts, texts)
+
+
+def _with_letters(counts: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    uppers = np.array([len(re.findall("[A-Z]", t)) for t in texts], dtype=np.float64)
+    letters = np.array([len(re.findall("[A-Za-z]", t)) for t in texts], dtype=np.float64)
+    lengths = np.array([len(t) for t in texts], dtype=np.float64)
+    return counts, uppers, letters, lengths
+
+
+def assert_counts_equal(got: tuple[np.ndarray, ...], expected: tuple[np.ndarray, ...], texts: list[str]) -> None:
+    for name, a, b in zip(("patterns", "uppers", "letters", "lengths"), got, expected, strict=True):
+        if not np.array_equal(a, b):
+            rows = sorted({int(r) for r in np.argwhere(a != b)[:, 0]})
+            raise AssertionError(f"{name} differ for {[texts[r] for r in rows[:3]]!r}: {a[rows[:3]]} != {b[rows[:3]]}")
+
+
+# Pieces of the patterns and of their prefilters, near misses, case variants and the characters where Python's
+# re and RE2 could disagree (non-ASCII case folds: İ ı ſ K), so that random joins land on both sides of every
+# prefilter: a piece completes a match, or stops one short.
+PIECES = [
+    "://", "http", "https://", "www.", "WWW.", "dot", " dot ", "(dot)", "[DOT]", ".", ". ", "com", "CO", "me", "us",
+    "example", "x-y", ".com", " .net", "ru",
+    "$", "€", "£", "¥", "usd", "USD", "dollars", "bucks", "k", "K", "0", "5", "12", "1,000", ",", "9,99", "5k",
+    "per", "a", "an", "each", "every", "/", "hour", "hr", "day", "Week", "wk", "month", "mo", "year", "yr",
+    "whats", "app", "WhatsApp", "telegram", "signal me", "dm", "DM", "pm me", "inbox me", "message me", "text me",
+    "call me", "Email Me", "contact ", "reach ", "him", "her", "check ", "out ", "my ", "profile", "page", "channel",
+    "bio", "link in ", "@", "gmail", "proton", "click ", "here", "the link",
+    "+", "O", "o", "S", "s", "l", "I", "i", "(", ")", "-", "555", "0l2", "SOS",
+    "zero", "one", "two", "three", "Four", "five", "six", "seven", "eight", "nine", "oh", ", ", "-",
+    "!", "!!", "!!!!", "?", "??", "....", "$$$$", "aaa", "AAaa", "zz", "ZZZZ",
+    "x1y", "A9b", "abc123def",
+    "b ", "c ", "D ", "e", " ",
+    "😀", "☀", "\u2600", "\u27bf", "\U0001f300", "\U0001faff", "\U0001f000", "\U0001f2ff", "é", "İ", "ı", "ſ", "K",
+    "\n", "\t", "_",
+]
+edge_texts = st.lists(st.sampled_from(PIECES) | st.text(max_size=3), max_size=14).map("".join)
 
 
 @given(st.text())
@@ -33,6 +99,71 @@ def test_python_and_arrow_cue_counts_agree(texts: list[str]) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(edge_texts, min_size=1, max_size=12))
+def test_prefiltered_counts_equal_plain_findall(texts: list[str]) -> None:
+    """Both paths against the definition, raw and normalised (the API normalises; the prefilters must not
+    rely on it)."""
+    for batch in (texts, [normalize_text(t) for t in texts]):
+        assert_counts_equal(_count_python(batch), reference_counts(batch), batch)
+        assert_counts_equal(_count_arrow(batch), arrow_reference_counts(batch), batch)
+
+
+# For each pattern: texts that match (counted only after passing its prefilter) and near misses that only a
+# prefilter sitting exactly on its edge rejects. `expected` is the findall count, asserted so these texts keep
+# testing what they claim to.
+EDGES: dict[str, list[tuple[str, int]]] = {
+    "link": [("see http://x", 1), ("WWW.site", 1), ("shop.example.COM now", 1), ("go to abc (dot) com", 1),
+             ("ab [dot] ru", 1), ("ab dot us", 1), ("ab . co", 1), ("ab.\tio", 1), ("a.com", 0), ("ab.comx", 0),
+             ("ab dotcom", 0), ("ww.x", 0), ("http:/x", 0), ("ab.  com", 0)],
+    "money": [("$5", 1), ("€ 5", 1), ("£12.50", 1), ("¥3", 1), ("5$", 1), ("12 USD", 1), ("5k", 1), ("5 K!", 1),
+              ("40 bucks", 1), ("1,000,000", 1), ("5 kg", 0), ("5", 0), ("$x5", 0), ("1,00", 0), ("usd", 0),
+              ("five dollars", 0)],
+    "earning_rate": [("$5 per hour", 1), ("50/hr", 1), ("a day", 1), ("Each Week", 1), ("every\nyear", 1),
+                     ("anmo", 1), ("per  hour", 0), ("hourly", 0), ("aday", 1), ("days", 0), ("mo", 0)],
+    "contact_prompt": [("WhatsApp", 1), ("whats app", 1), ("on Telegram", 1), ("DM", 1), ("dm me", 1),
+                       ("admin", 0), ("pm me", 1), ("PM ME", 1), ("inbox me", 1), ("message me", 1), ("text me", 1),
+                       ("call me", 1), ("email me", 1), ("signal me", 1), ("contact us", 1), ("reach her", 1),
+                       ("check out my page", 1), ("check my bio", 1), ("link in bio", 1), ("link in my profile", 1),
+                       ("x@gmail", 1), ("click here", 1), ("click the link", 1), ("callme", 0), ("contact them", 0),
+                       ("check out my", 0), ("@me", 0), ("click", 0)],
+    "phone_like": [("555 0123", 1), ("5550123", 1), ("+1 (555) 012-3456", 1), ("O12 34S6 7", 1),
+                   ("lIOoSl 1", 1), ("lIOoS 1", 0), ("SOS lol 7", 1), ("555012", 0), ("55501234 x", 1),
+                   ("555    0123", 0), ("555 - 0123", 1), ("555 -  0123", 0), ("sos lol 7", 0), ("OOOOOOO", 0)],
+    "spelled_digits": [("one two three four", 1), ("Oh, Five - six.seven", 1), ("zero one two", 0),
+                       ("one two three fourteen", 0), ("nine nine nine nine nine", 1), ("one,two,three,four", 1),
+                       ("someone two three four", 0)],
+    "exclamation": [("wow!", 1), ("!!!", 3), ("no", 0)],
+    "repeated_char": [("soooo", 1), ("SOOoo", 1), ("!!!!", 1), ("????", 1), ("....", 1), ("$$$$", 1),
+                      ("aaaaaaaa", 1), ("aaa", 0), ("----", 0), ("0000", 0), ("ooo o", 0), ("    ", 0)],
+    "digit_in_word": [("c4sh", 1), ("FR33Dom", 1), ("x1y", 1), ("4sale", 0), ("cash4", 0), ("c4_sh", 0)],
+    "spaced_letters": [("f r e e", 1), ("F R E E money", 1), ("a b c", 0), ("a b c de", 0), ("a  b c d", 0),
+                       ("1 2 3 4", 0)],
+    "emoji": [("hi 😀", 1), ("☀", 1), ("\u27bf", 1), ("\U0001f2ff", 1), ("\U0001faff", 1), ("é", 0), ("\u27c0", 0)],
+}
+
+
+@pytest.mark.parametrize("name", list(EDGES))
+def test_each_prefilter_at_its_edge(name: str) -> None:
+    texts = [text for text, _ in EDGES[name]]
+    column = list(_PATTERNS).index(name)
+    expected = reference_counts(texts)
+    np.testing.assert_array_equal(expected[0][:, column], [count for _, count in EDGES[name]])
+    assert_counts_equal(_count_python(texts), expected, texts)
+    assert_counts_equal(_count_arrow(texts), arrow_reference_counts(texts), texts)
+
+
+def test_letter_counts_survive_long_texts_and_empty_rows() -> None:
+    """Rows longer than the packed byte counters hold (64 KiB) and empty rows anywhere in the batch."""
+    packed = ["", "A" * 300 + "b" * 300 + "!" * 300 + "7" * 300, "", "x"]
+    assert_counts_equal(_count_arrow(packed), arrow_reference_counts(packed), packed)
+    texts = ["", "ABC def!", "", "Xy9" * 30_000, "É" * 40_000 + "AB", ""]
+    assert_counts_equal(_count_arrow(texts), arrow_reference_counts(texts), texts)
+    assert_counts_equal(_count_python(texts), reference_counts(texts), texts)
+    padded = texts + ["filler"] * SMALL_BATCH
+    np.testing.assert_array_equal(spam_cues(texts), spam_cues(padded)[: len(texts)])
+
+
 def test_cues_fire_on_spam_shapes_and_not_on_plain_news_talk() -> None:
     names = list(CUE_NAMES)
     texts = ["i make $75 per hour watching tv http://cash.example.com",
@@ -50,3 +181,12 @@ def test_cues_fire_on_spam_shapes_and_not_on_plain_news_talk() -> None:
 def test_large_and_small_batches_give_the_same_cues() -> None:
     texts = [f"Earn ${i},000 a month, DM me!!! {'x' * (i % 7)}" for i in range(SMALL_BATCH + 5)]
     np.testing.assert_array_equal(spam_cues(texts)[:10], spam_cues(texts[:10]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(edge_texts, min_size=1, max_size=8))
+def test_small_batch_rows_equal_batch_rows(texts: list[str]) -> None:
+    """The small path builds its rows in Python (log1p from a table); the batch path with numpy: same bits."""
+    texts = [normalize_text(t) for t in texts]
+    filler = ["plain filler text"] * SMALL_BATCH
+    np.testing.assert_array_equal(spam_cues(texts), spam_cues(texts + filler)[: len(texts)])
