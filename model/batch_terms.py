@@ -9,8 +9,9 @@ are the same numbers (tests compare them bit for bit), so a bundle scores the sa
 Exactness rests on three facts, each checked by the tests:
 - `normalize_batch` takes the vectorised route only for pure-ASCII texts, where Python's `\\s` and the control
   classes of `model.text` mean exactly what RE2 reads; other texts go through `normalize_text` itself.
-- Words are split on the complement of Python's own `\\w` class, computed from `re` for every code point and
-  written out as RE2 ranges; texts are lower-cased with Python's `str.lower` (Arrow's Unicode tables differ).
+- Words are split on the complement of Python's own `\\w` class, computed from `re` for every code point (a
+  byte table for ASCII, a code point table for the rest); texts are lower-cased with Python's `str.lower`
+  (Arrow's Unicode tables differ).
 - The hash is the MurmurHash3 (x86, 32-bit, seed 0) of each term's UTF-8 bytes, bucket `abs(h) % n_features`,
   exactly as `sklearn.feature_extraction._hashing_fast` computes it.
 
@@ -89,11 +90,36 @@ def as_text_array(values: object) -> pa.Array:
 def normalize_batch(texts: pa.Array) -> pa.Array:
     """`model.text.normalize_text` of every value (missing values become ""), as a large_string array.
 
-    The same steps in the same order, as RE2 passes over the whole batch, with the character classes of
-    `model.text` written out for RE2. The one step RE2 cannot do, NFKC, is checked per text with
-    `unicodedata.is_normalized` (C, cheap): a text NFKC would change goes through `normalize_text` itself.
+    The same steps in the same order, as RE2 passes over the batch, with the character classes of `model.text`
+    written out for RE2. Most comments are pure ASCII with single spaces and no control characters; for them
+    every pass but the trimming leaves the text as it is, so the passes run only on the other rows (found by
+    one RE2 match) and those rows are put back in place.
     """
     texts = pc.fill_null(as_text_array(texts), "")
+    # A row any pass could change: a control character (\n and \t included), two spaces in a row, or
+    # anything outside ASCII (other spaces and controls, invisible characters, NFKC).
+    dirty = pc.match_substring_regex(texts, "[\\x00-\\x1f\\x7f]|  |[^\\x00-\\x7f]")
+    dirty_mask = dirty.to_numpy(zero_copy_only=False)
+    if dirty_mask.all():
+        return _normalize_rows(texts)
+    out = _trimmed(pc.utf8_slice_codeunits(texts, 0, MAX_MODEL_CHARS * 2))
+    if not dirty_mask.any():
+        return out
+    cleaned = _normalize_rows(texts.take(pa.array(np.flatnonzero(dirty_mask))))
+    return pc.replace_with_mask(out, dirty, cleaned)
+
+
+def _trimmed(texts: pa.Array) -> pa.Array:
+    """The last steps of normalize_text: trim, cut to MAX_MODEL_CHARS, trim again."""
+    out = pc.utf8_trim(texts, " \n")
+    out = pc.utf8_slice_codeunits(out, 0, MAX_MODEL_CHARS)
+    return pc.utf8_trim(out, " \n")
+
+
+def _normalize_rows(texts: pa.Array) -> pa.Array:
+    """normalize_batch on every row, each pass over all of them. The one step RE2 cannot do, NFKC, is checked
+    per text with `unicodedata.is_normalized` (C, cheap): a text NFKC would change goes through `normalize_text`
+    itself."""
     out = pc.utf8_slice_codeunits(texts, 0, MAX_MODEL_CHARS * 2)
     ascii_mask = pc.string_is_ascii(out).to_numpy(zero_copy_only=False)
     out = pc.replace_substring_regex(out, _CONTROL, "")
@@ -108,9 +134,7 @@ def normalize_batch(texts: pa.Array) -> pa.Array:
     # most of the matches (RE2 replacement costs per match).
     out = pc.replace_substring_regex(out, f" {_SPACE}+|{_SPACE_NOT_BLANK}{_SPACE}*", " ")
     out = pc.replace_substring_regex(out, "[ \\n]*\\n[ \\n]*", "\n")
-    out = pc.utf8_trim(out, " \n")
-    out = pc.utf8_slice_codeunits(out, 0, MAX_MODEL_CHARS)
-    out = pc.utf8_trim(out, " \n")
+    out = _trimmed(out)
     if not len(others):
         return out
     # Removing characters can leave a sequence NFKC would compose: normalize_text then runs again.
@@ -169,12 +193,21 @@ def word_counts(texts: pa.Array, hasher: HashingVectorizer) -> sp.csr_matrix:
             pairs = pc.binary_join_element_wise(left, right, pa.scalar(" ", pa.large_string()))
             columns.append(_buckets(pairs, n_features)[codes])
             all_rows.append(rows[:-1][same])
-    cols = np.concatenate(columns)
-    matrix = sp.csr_matrix(
-        (np.ones(len(cols), dtype=np.float64), (np.concatenate(all_rows), cols)),
-        shape=(n, n_features), dtype=np.float64,
-    )
-    matrix.sum_duplicates()
+    return _count_matrix(np.concatenate(all_rows), np.concatenate(columns), n, n_features)
+
+
+def _count_matrix(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int) -> sp.csr_matrix:
+    """The CSR matrix counting each (row, column) pair, in canonical form (columns sorted within a row, no
+    duplicates), as scipy's COO -> CSR conversion with `sum_duplicates` builds it, from one sort of the pairs."""
+    keys, counts = np.unique(rows.astype(np.int64) * n_columns + columns, return_counts=True)
+    key_rows = keys // n_columns
+    index_dtype = np.int32 if len(keys) < 2**31 and n_columns < 2**31 else np.int64
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
+    np.cumsum(np.bincount(key_rows, minlength=n_rows), out=indptr[1:])
+    indices = (keys - key_rows * n_columns).astype(index_dtype)
+    matrix = sp.csr_matrix((counts.astype(np.float64), indices, indptr), shape=(n_rows, n_columns))
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
     return matrix
 
 
@@ -269,9 +302,20 @@ def _spaced_words(texts: pa.Array) -> pa.Array:
     if ascii_mask.all():
         return spaced
     others = np.flatnonzero(~ascii_mask)
-    lowered = pa.array([text.lower() for text in texts.take(pa.array(others)).to_pylist()], type=pa.large_string())
-    fixed = pc.replace_substring_regex(lowered, _non_word_pattern(), " ")
-    return pc.replace_with_mask(spaced, pa.array(~ascii_mask), fixed)
+    lowered = [text.lower() for text in texts.take(pa.array(others)).to_pylist()]
+    return pc.replace_with_mask(spaced, pa.array(~ascii_mask), _blank_non_words(lowered))
+
+
+def _blank_non_words(texts: list[str]) -> pa.Array:
+    """Every character that is not `\\w` (Python's `re`) turned into a space: the texts as one array of code
+    points, one look-up per code point in a table of the `\\w` class, then cut back into texts."""
+    lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
+    points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).copy()
+    points[~_word_table()[points]] = ord(" ")
+    joined = points.tobytes().decode("utf-32-le")
+    ends = np.cumsum(lengths).tolist()
+    starts = [0, *ends[:-1]]
+    return pa.array([joined[a:b] for a, b in zip(starts, ends, strict=True)], type=pa.large_string())
 
 
 def _tokens(spaced: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -302,11 +346,12 @@ def _ascii_table() -> np.ndarray:
 
 
 @cache
-def _non_word_pattern() -> str:
-    """RE2 class of everything Python's `re` does not count as `\\w`, so a split leaves exactly its words."""
-    ranges = _word_ranges()
-    parts = [_re2_range(low, high) for low, high in ranges]
-    return "[^" + "".join(parts) + "]+"
+def _word_table() -> np.ndarray:
+    """For every code point, whether Python's `re` counts it as `\\w` (1.1 MB, built once per process)."""
+    table = np.zeros(sys.maxunicode + 1, dtype=bool)
+    for low, high in _word_ranges():
+        table[low : high + 1] = True
+    return table
 
 
 def _word_ranges() -> list[tuple[int, int]]:
@@ -316,9 +361,3 @@ def _word_ranges() -> list[tuple[int, int]]:
         block = "".join(map(chr, range(low, high + 1)))
         ranges.extend((low + m.start(), low + m.end() - 1) for m in re.finditer(r"\w+", block))
     return ranges
-
-
-def _re2_range(low: int, high: int) -> str:
-    if low == high:
-        return f"\\x{{{low:x}}}"
-    return f"\\x{{{low:x}}}-\\x{{{high:x}}}"

@@ -20,7 +20,7 @@ from model.batch_terms import (
     word_counts,
 )
 from model.bundle import ModelBundle
-from model.text import normalize_text, normalize_texts
+from model.text import MAX_MODEL_CHARS, normalize_text, normalize_texts
 from tests.conftest import TINY_ARTICLES, TINY_COMMENTS
 
 TRICKY = [
@@ -48,10 +48,22 @@ def assert_same_counts(texts: list[str], vectorizer: HashingVectorizer) -> None:
     assert np.array_equal(got.indptr, expected.indptr)
     assert np.array_equal(got.indices, expected.indices)
     assert np.array_equal(got.data, expected.data)
+    assert (got.indices.dtype, got.indptr.dtype) == (expected.indices.dtype, expected.indptr.dtype)
+    got.sum_duplicates()  # a no-op on a canonical matrix: checks the flags the builder sets
+    assert np.array_equal(got.indices, expected.indices)
 
 
 def test_normalize_batch_matches_normalize_text_on_tricky_texts() -> None:
     assert normalize_batch(pa.array(TRICKY)).to_pylist() == normalize_texts(TRICKY)
+
+
+def test_normalize_batch_mixes_rows_that_only_need_trimming_with_the_others() -> None:
+    """Clean rows (ASCII, single spaces, no control characters) skip the cleaning passes; the rest go through
+    them; both come back in place, in batches of clean rows only and of both kinds."""
+    clean = [" x ", "plain text", "", "x " * 10_000, "a" * (MAX_MODEL_CHARS - 1) + " b", "b" * (MAX_MODEL_CHARS + 9)]
+    dirty = ["two  spaces", "tab\there", "line\nbreak", "ctrl\x01", "café", "x  " * 8_000]
+    for texts in (clean, dirty, clean + dirty, [t for pair in zip(dirty, clean, strict=True) for t in pair]):
+        assert normalize_batch(pa.array(texts)).to_pylist() == normalize_texts(texts)
 
 
 def test_normalize_batch_turns_missing_values_into_empty_text() -> None:
