@@ -1,11 +1,18 @@
-"""The micro-batcher: concurrent /classify requests under one article become one model call, off the event loop.
+"""The micro-batcher: concurrent /classify requests become one model call.
 
-A model call has a fixed cost (sparse-matrix set-up, the thread and parent look-ups) that is several times the
-cost of one more comment, so eight single-comment requests that arrive together are answered by one call of
-eight comments. The event loop never runs the model: it hands a `Job` to one classifier thread and awaits a
-future; the thread takes everything queued (up to `max_comments`), groups it by model and `remember`, answers every
-article's mergeable requests with one `ModelBundle.classify_many` call (each article keeps its own thread in it),
-and hands back each request's results already encoded as JSON.
+A model call has a fixed cost (the thread and parent look-ups, the softmax, the reasons) that is several times
+the cost of one more comment, so eight single-comment requests that arrive together are answered by one call of
+eight comments. Everything waiting is grouped by model and `remember`, and every article's mergeable requests
+are answered by one `ModelBundle.classify_many` call (each article keeps its own thread in it); each request
+gets its results already encoded as JSON.
+
+Where the call runs depends on its size. Small requests (up to `inline_max_comments`, the comment-posting path)
+are batched on the event loop itself: each one joins a list, and one callback scheduled behind them runs the
+call after the loop has had `inline_turns` more turns to read what else has arrived (a turn is one poll of the
+sockets, tens of microseconds; two turns raised the average batch from 6 to 7.5 requests at concurrency 8 and
+throughput by 6%). A batch of small requests costs
+about a millisecond, less than handing it to a thread and back (the GIL moves twice, and a woken thread must
+wait for it). Larger requests go to one classifier thread, so a 256-comment request never holds up the loop.
 
 Batching must not change what a request means. A request is merged with others only when it joins the
 article's thread anyway (`remember`), its comment ids do not collide with theirs, and each of its parents is in
@@ -61,13 +68,18 @@ class MicroBatcher:
     """One classifier thread fed by a queue; `submit` is awaited from the event loop."""
 
     def __init__(self, *, max_comments: int, on_results: ResultsHook | None = None,
-                 on_batch: BatchHook | None = None) -> None:
+                 on_batch: BatchHook | None = None, inline_max_comments: int = 16,
+                 inline_batch_comments: int = 128, inline_turns: int = 2) -> None:
         self.max_comments = max_comments
         self.on_results = on_results
         self.on_batch = on_batch
+        self.inline_max_comments = inline_max_comments
+        self.inline_batch_comments = inline_batch_comments
+        self.inline_turns = inline_turns
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._carry: Job | None = None
+        self._waiting: dict[asyncio.AbstractEventLoop, list[Job]] = {}  # small requests, per event loop
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="classifier", daemon=True)
@@ -86,8 +98,32 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         job = Job(bundle=bundle, version=version, context=context, comments=comments, remember=remember,
                   loop=loop, future=loop.create_future())
-        self._queue.put(job)
+        if len(comments) <= self.inline_max_comments:
+            waiting = self._waiting.setdefault(loop, [])
+            waiting.append(job)
+            if len(waiting) == 1:  # the first one schedules the call, behind the requests already ready to run
+                loop.call_soon(self._run_inline, loop, self.inline_turns)
+        else:
+            self._queue.put(job)
         return await job.future
+
+    # -- on the event loop --------------------------------------------------------------------------------------
+    def _run_inline(self, loop: asyncio.AbstractEventLoop, turns: int = 0) -> None:
+        waiting = self._waiting.get(loop, [])
+        if turns > 0 and sum(len(job.comments) for job in waiting) < self.inline_batch_comments:
+            loop.call_soon(self._run_inline, loop, turns - 1)  # let the loop read what else has arrived
+            return
+        jobs: list[Job] = []
+        total = 0
+        limit = min(self.inline_batch_comments, self.max_comments)
+        while waiting and (not jobs or total + len(waiting[0].comments) <= limit):
+            job = waiting.pop(0)
+            jobs.append(job)
+            total += len(job.comments)
+        if waiting:  # more than one batch arrived at once: the rest after the loop has had a turn
+            loop.call_soon(self._run_inline, loop)
+        if jobs:
+            _deliver(self._answer(jobs))
 
     # -- the classifier thread -------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -117,6 +153,14 @@ class MicroBatcher:
                 return
 
     def _process(self, jobs: list[Job]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bytes | BaseException]]] = {}
+        for job, answer in self._answer(jobs):
+            by_loop.setdefault(job.loop, []).append((job, answer))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                loop.call_soon_threadsafe(_deliver, items)
+
+    def _answer(self, jobs: list[Job]) -> list[tuple[Job, bytes | BaseException]]:
         groups: dict[tuple[int, bool], list[Job]] = {}
         for job in jobs:
             groups.setdefault((id(job.bundle), job.remember), []).append(job)
@@ -124,15 +168,10 @@ class MicroBatcher:
         for group in groups.values():
             try:
                 answers.extend(self._classify_group(group))
-            except Exception as error:  # a bug of ours: answer these requests (500) and keep the thread alive
+            except Exception as error:  # a bug of ours: answer these requests (500) and keep serving
                 logger.exception("classifier failed on a batch")
                 answers.extend((job, error) for job in group)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bytes | BaseException]]] = {}
-        for job, answer in answers:
-            by_loop.setdefault(job.loop, []).append((job, answer))
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                loop.call_soon_threadsafe(_deliver, items)
+        return answers
 
     def _classify_group(self, group: list[Job]) -> list[tuple[Job, bytes | BaseException]]:
         """One model and one `remember` setting: mergeable requests of every article share one call."""

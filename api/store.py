@@ -61,6 +61,7 @@ class StoreError(OSError):
 
 
 _Batch = tuple[str, Sequence[StoredComment]]
+_WRITE_LINGER_SECONDS = 0.02
 
 
 class ArticleStore:
@@ -154,6 +155,12 @@ class ArticleStore:
         stop = False
         while not stop:
             batch = [self._pending.get()]
+            # Linger before writing: requests keep queueing meanwhile without waking this thread (a put only
+            # notifies a waiting thread), so a busy service writes one transaction per interval instead of
+            # waking the writer, and contending for the GIL, once per request (a third of the classifier's
+            # time at 2,000 requests/s, profiled).
+            if batch[0] is not None:
+                time.sleep(_WRITE_LINGER_SECONDS)
             while True:  # whatever is already queued goes into the same transaction
                 try:
                     batch.append(self._pending.get_nowait())

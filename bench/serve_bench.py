@@ -1,7 +1,8 @@
 """Load-test POST /classify of our service against the naive endpoint, in the same run, from loopback.
 
-Starts both servers with the same number of worker processes (ours with `moderate serve`, the naive one from
-bench/serve_naive.py under uvicorn), then drives each with wrk (a C load generator: closed loop, one thread,
+Starts the servers with the same number of worker processes (ours with `moderate serve`, the naive ones from
+bench/serve_naive.py under uvicorn: "naive" serves our own fitted pipeline, "tfidf" a comment-only
+TfidfVectorizer + LogisticRegression fitted here on data/labeled), then drives each with wrk (a C load generator: closed loop, one thread,
 N connections, so the client costs little of the two cores) for single-comment and 50-comment requests at
 each concurrency. Request bodies are real comments from data/labeled with their article inline; every comment
 id is unique. Reports requests/s, p50 and p99 for both and the ratio, and writes bench/out/serve.json.
@@ -48,6 +49,8 @@ def main() -> int:
     parser.add_argument("--spread", default="one,all",
                         help="'one': every request under the busiest article; 'all': each comment under its own "
                              "article (63 articles)")
+    parser.add_argument("--baselines", default="naive,tfidf",
+                        help="naive: our fitted pipeline per request; tfidf: a comment-only TF-IDF + LR pipeline")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/out/serve.json")
     args = parser.parse_args()
 
@@ -58,6 +61,9 @@ def main() -> int:
         print(f"error: no model at {args.model}; train one with `moderate train --out {args.model}`",
               file=sys.stderr)
         return 1
+    baselines = [b for b in args.baselines.split(",") if b]
+    if not baselines or set(baselines) - {"naive", "tfidf"}:
+        parser.error("--baselines takes naive, tfidf or both")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
     spreads = args.spread.split(",")
@@ -66,17 +72,22 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        ours_port, naive_port = free_port(), free_port()
         env = {**os.environ, "MODERATE_MODEL_PATH": str(args.model),
                "MODERATE_DATABASE_PATH": str(work / "bench.sqlite3")}
+        names = ["ours", *baselines]
+        ports = {name: free_port() for name in names}
         servers.append(start([str(BIN / "moderate"), "serve", "--model", str(args.model), "--host", "127.0.0.1",
-                              "--port", str(ours_port), "--workers", str(args.workers)], env, work / "ours.log"))
-        servers.append(start([sys.executable, "-m", "uvicorn", "bench.serve_naive:create_app", "--factory",
-                              "--host", "127.0.0.1", "--port", str(naive_port), "--workers", str(args.workers),
-                              "--no-access-log", "--log-level", "warning"], env, work / "naive.log"))
+                              "--port", str(ports["ours"]), "--workers", str(args.workers)], env, work / "ours.log"))
+        for name in baselines:
+            naive_env = dict(env)
+            if name == "tfidf":
+                naive_env["NAIVE_PIPELINE_PATH"] = str(fit_tfidf(comments, work / "tfidf.joblib"))
+            servers.append(start([sys.executable, "-m", "uvicorn", "bench.serve_naive:create_app", "--factory",
+                                  "--host", "127.0.0.1", "--port", str(ports[name]), "--workers", str(args.workers),
+                                  "--no-access-log", "--log-level", "warning"], naive_env, work / f"{name}.log"))
         probe = body_line(articles, [comments[0]], "probe").encode()
-        targets = {"ours": f"http://127.0.0.1:{ours_port}", "naive": f"http://127.0.0.1:{naive_port}"}
-        groups = {"ours": servers[0].pid, "naive": servers[1].pid}
+        targets = {name: f"http://127.0.0.1:{ports[name]}" for name in names}
+        groups = {name: server.pid for name, server in zip(names, servers, strict=True)}
         for name, url in targets.items():
             wait_until_ready(url, probe, name, work)
 
@@ -86,8 +97,9 @@ def main() -> int:
                 bodies_path = work / f"bodies-{spread}-{size}.jsonl"
                 write_bodies(bodies_path, articles, comments, size=size, spread=spread)
                 for concurrency in concurrencies:
-                    # Alternate which server goes first, so neither always runs on a warmer machine.
-                    order = ["naive", "ours"] if len(rows) % 2 == 0 else ["ours", "naive"]
+                    # Rotate which server goes first, so none always runs on a warmer machine.
+                    shift = len(rows) % len(names)
+                    order = names[shift:] + names[:shift]
                     result = {}
                     for name in order:
                         tag = f"{name}{spread}{size}c{concurrency}"
@@ -103,7 +115,7 @@ def main() -> int:
                     print(format_row(row), flush=True)
         report = {
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "workers": args.workers, "duration_s": args.duration, "cpus": os.cpu_count(),
+            "workers": args.workers, "duration_s": args.duration, "cpus": os.cpu_count(), "baselines": baselines,
             "model": str(args.model), "rows": rows,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -239,37 +251,59 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 # -- report -------------------------------------------------------------------------------------------------------
 def format_row(row: dict) -> str:  # type: ignore[type-arg]
-    ours, naive = row["ours"], row["naive"]
-    return (f"{row['spread']:>3} article(s) {row['comments']:>2} comment(s) c={row['concurrency']:<3} "
-            f"ours {ours['requests_per_s']:8.1f} req/s p50 {ours['p50_ms']:6.2f} p99 {ours['p99_ms']:7.2f} "
-            f"cpu {ours['cpu_ms_per_request']:5.2f} ms err {ours['errors']} | naive {naive['requests_per_s']:7.1f} "
-            f"req/s p50 {naive['p50_ms']:6.2f} p99 {naive['p99_ms']:7.2f} cpu {naive['cpu_ms_per_request']:5.2f} ms "
-            f"err {naive['errors']} | x{ratio(row):.1f} (load {ours['load_before']:.1f}/{naive['load_before']:.1f})")
+    ours = row["ours"]
+    text = (f"{row['spread']:>3} article(s) {row['comments']:>2} comment(s) c={row['concurrency']:<3} "
+            f"ours {ours['requests_per_s']:7.1f} req/s p50 {ours['p50_ms']:6.2f} p99 {ours['p99_ms']:7.2f} "
+            f"cpu {ours['cpu_ms_per_request']:5.2f} ms err {ours['errors']}")
+    for name in baselines_of(row):
+        other = row[name]
+        text += (f" | {name} {other['requests_per_s']:7.1f} req/s p50 {other['p50_ms']:6.2f} "
+                 f"p99 {other['p99_ms']:7.2f} cpu {other['cpu_ms_per_request']:5.2f} ms err {other['errors']} "
+                 f"x{ratio(row, name):.1f}")
+    return text + f" (load {ours['load_before']:.1f})"
 
 
-def ratio(row: dict) -> float:  # type: ignore[type-arg]
-    naive = row["naive"]["requests_per_s"]
-    return row["ours"]["requests_per_s"] / naive if naive else float("inf")
+def baselines_of(row: dict) -> list[str]:  # type: ignore[type-arg]
+    return [name for name in ("naive", "tfidf") if name in row]
+
+
+def ratio(row: dict, name: str) -> float:  # type: ignore[type-arg]
+    other = row[name]["requests_per_s"]
+    return row["ours"]["requests_per_s"] / other if other else float("inf")
 
 
 def markdown(rows: list[dict]) -> str:  # type: ignore[type-arg]
-    lines = [
-        "| articles | comments/request | concurrency | ours req/s | ours p50 ms | ours p99 ms | ours CPU ms/req "
-        "| naive req/s | naive p50 ms | naive p99 ms | naive CPU ms/req | throughput ratio | CPU ratio "
-        "| errors (ours/naive) | load avg before (ours/naive) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
+    names = baselines_of(rows[0]) if rows else []
+    header = "| articles | comments/request | concurrency | ours req/s | ours p50 / p99 ms | ours CPU ms/req "
+    rule = "|---|---:|---:|---:|---|---:"
+    for name in names:
+        header += f"| {name} req/s | {name} p50 / p99 ms | {name} CPU ms/req | ours ÷ {name} "
+        rule += "|---:|---|---:|---:"
+    lines = [header + "| errors | load avg |", rule + "|---|---:|"]
     for row in rows:
-        ours, naive = row["ours"], row["naive"]
-        cpu_ratio = naive["cpu_ms_per_request"] / max(ours["cpu_ms_per_request"], 1e-9)
-        lines.append(
-            f"| {row['spread']} | {row['comments']} | {row['concurrency']} | {ours['requests_per_s']:.0f} "
-            f"| {ours['p50_ms']:.2f} | {ours['p99_ms']:.2f} | {ours['cpu_ms_per_request']:.2f} "
-            f"| {naive['requests_per_s']:.0f} | {naive['p50_ms']:.2f} | {naive['p99_ms']:.2f} "
-            f"| {naive['cpu_ms_per_request']:.2f} | {ratio(row):.1f}x | {cpu_ratio:.1f}x "
-            f"| {ours['errors']}/{naive['errors']} | {ours['load_before']:.1f}/{naive['load_before']:.1f} |"
-        )
+        ours = row["ours"]
+        line = (f"| {row['spread']} | {row['comments']} | {row['concurrency']} | {ours['requests_per_s']:.0f} "
+                f"| {ours['p50_ms']:.2f} / {ours['p99_ms']:.2f} | {ours['cpu_ms_per_request']:.2f} ")
+        for name in names:
+            other = row[name]
+            line += (f"| {other['requests_per_s']:.0f} | {other['p50_ms']:.2f} / {other['p99_ms']:.2f} "
+                     f"| {other['cpu_ms_per_request']:.2f} | {ratio(row, name):.1f}x ")
+        errors = "/".join(str(row[name]["errors"]) for name in ["ours", *names])
+        lines.append(line + f"| {errors} | {ours['load_before']:.1f} |")
     return "\n".join(lines)
+
+
+def fit_tfidf(comments: list[dict[str, str]], path: Path) -> Path:
+    """The comment-only baseline: TF-IDF + logistic regression on our corpus's texts and labels."""
+    import joblib
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    pipeline = Pipeline([("tfidf", TfidfVectorizer()), ("classifier", LogisticRegression(max_iter=1000))])
+    pipeline.fit([c["text"] for c in comments], [c["label"] for c in comments])
+    joblib.dump(pipeline, path)
+    return path
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from model.context import CsrRows
 from model.features import CommentContextFeatures
-from model.term_buckets import TermBuckets
+from model.term_buckets import TermBuckets, term_analyzer
 
 _MIN_CONTRIBUTION = 0.05
 # A dense feature below its average is a reason only where "low" means something to a moderator: a comment
@@ -35,7 +35,7 @@ class Explainer:
         self._term_weights = np.ascontiguousarray(centred[:, : self._dense_start])
         self._dense_weights = np.ascontiguousarray(centred[:, self._dense_start :])
         self.max_reasons = max_reasons
-        self._analyzer = features.hasher_.build_analyzer()
+        self._analyzer = term_analyzer(features.hasher_)
         self._buckets = TermBuckets(features.n_features)
         names = features.dense_names_
         self._needs_parent = np.array(["parent" in name or name == "short reply" for name in names])

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from model.context import ArticleContext
 from model.features import CommentContextFeatures, ContextMeasures
-from model.term_buckets import TermBuckets
+from model.term_buckets import TermBuckets, term_analyzer
 
 #: Batches up to this many comments take this path; larger ones amortise the batch path's set-up.
 SMALL_BATCH_MAX = 64
@@ -74,7 +74,7 @@ class SmallBatchFeatures:
     def __init__(self, features: CommentContextFeatures) -> None:
         self.features = features
         self.width = int(features.n_features)
-        self._analyzer = features.hasher_.build_analyzer()
+        self._analyzer = term_analyzer(features.hasher_)
         self._idf = np.asarray(features.idf_, dtype=np.float64)
         self._background = np.asarray(features.background_, dtype=np.float64)
         self._background_squared = float(self._background @ self._background)

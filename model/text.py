@@ -15,6 +15,9 @@ _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 # C0/C1 controls other than tab and newline, and lone surrogates that cannot be encoded.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+# What _SPACES would change: a space that is not a plain " ", or two in a row. Most comments have neither, and
+# searching is cheaper than substituting every single space by itself (the service normalises every comment).
+_SPACES_TO_FOLD = re.compile(r"[\t\r\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|  ")
 _NEWLINES = re.compile(r"\s*\n\s*")
 
 #: Longest text the model reads; longer comments are cut here (the API and loaders set their own limits).
@@ -34,8 +37,10 @@ def normalize_text(text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
         text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub("", text)
-    text = _SPACES.sub(" ", text)
-    text = _NEWLINES.sub("\n", text)
+    if _SPACES_TO_FOLD.search(text):
+        text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = _NEWLINES.sub("\n", text)
     text = text.strip()[:MAX_MODEL_CHARS].strip()
     # NFKC can create new combinations after cutting; a second pass makes the function idempotent.
     if not text.isascii() and not unicodedata.is_normalized("NFKC", text):

@@ -18,6 +18,12 @@ TEXTS = ["Property taxes up again, the council never listens.", "Earn 500 dollar
          "Library hours on Sundays matter to families.", "What a derby on Saturday!"]
 
 
+@pytest.fixture(params=["on the event loop", "in the classifier thread"])
+def batcher_options(request: pytest.FixtureRequest) -> dict[str, int]:
+    """Every behaviour holds for both places a batch can run: small requests on the loop, large in the thread."""
+    return {"inline_max_comments": 16} if request.param == "on the event loop" else {"inline_max_comments": 0}
+
+
 def requests_of(prefix: str, sizes: list[int]) -> list[list[Comment]]:
     return [[Comment(f"{prefix}{n}-{i}", TEXTS[(n + i) % 4]) for i in range(size)] for n, size in enumerate(sizes)]
 
@@ -35,9 +41,9 @@ async def submit_together(batcher: MicroBatcher, bundle: ModelBundle, context: o
         batcher.stop()
 
 
-def test_requests_queued_together_are_one_model_call_with_the_same_answers(tiny_bundle: ModelBundle) -> None:
+def test_requests_queued_together_are_one_model_call_with_the_same_answers(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
     calls: list[int] = []
-    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n))
+    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n), **batcher_options)
     requests = requests_of("a", [1, 3, 2])
     answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE), requests))
     assert calls == [6]
@@ -48,8 +54,8 @@ def test_requests_queued_together_are_one_model_call_with_the_same_answers(tiny_
     assert [r["reasons"] for r in results] == [e.reasons for e in expected]
 
 
-def test_a_bad_request_fails_alone_and_names_its_own_field(tiny_bundle: ModelBundle) -> None:
-    batcher = MicroBatcher(max_comments=64)
+def test_a_bad_request_fails_alone_and_names_its_own_field(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
+    batcher = MicroBatcher(max_comments=64, **batcher_options)
     good = requests_of("g", [2, 1])
     bad = [Comment("b0", "Fine text"), Comment("b1", "\u200b \u200b")]  # empty once normalised
     orphan = [Comment("o0", "Agreed.", parent_id="g0-0")]  # a parent sent by another request is not visible
@@ -63,9 +69,9 @@ def test_a_bad_request_fails_alone_and_names_its_own_field(tiny_bundle: ModelBun
     assert json.loads(answers[3])["results"][0]["id"] == "o0"
 
 
-def test_requests_that_do_not_join_the_thread_are_not_merged(tiny_bundle: ModelBundle) -> None:
+def test_requests_that_do_not_join_the_thread_are_not_merged(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
     calls: list[int] = []
-    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n))
+    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n), **batcher_options)
     requests = requests_of("n", [1, 2])
     answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE), requests,
                                           remember=False))
@@ -76,9 +82,9 @@ def test_requests_that_do_not_join_the_thread_are_not_merged(tiny_bundle: ModelB
             pytest.approx(e.scores, abs=1e-6) for e in alone]
 
 
-def test_batches_respect_the_comment_limit(tiny_bundle: ModelBundle) -> None:
+def test_batches_respect_the_comment_limit(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
     calls: list[int] = []
-    batcher = MicroBatcher(max_comments=4, on_batch=lambda n, _: calls.append(n))
+    batcher = MicroBatcher(max_comments=4, on_batch=lambda n, _: calls.append(n), **batcher_options)
     answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE),
                                           requests_of("l", [3, 3, 1, 6])))
     assert all(isinstance(a, bytes) for a in answers)
@@ -98,8 +104,8 @@ class FailingBundle:
         return self.bundle.classify_many(jobs, **options)  # type: ignore[arg-type]
 
 
-def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(tiny_bundle: ModelBundle) -> None:
-    batcher = MicroBatcher(max_comments=64)
+def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
+    batcher = MicroBatcher(max_comments=64, **batcher_options)
     failing = FailingBundle(tiny_bundle)
     context = tiny_bundle.article_context(ARTICLE)
 
@@ -119,11 +125,11 @@ def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(ti
 
 
 def test_requests_under_different_articles_share_one_call_and_keep_their_own_threads(
-    tiny_bundle: ModelBundle,
+    tiny_bundle: ModelBundle, batcher_options: dict[str, int],
 ) -> None:
     derby = Article("derby", "United beat City 2-1 in late derby drama", "A stoppage-time header won the derby.")
     calls: list[int] = []
-    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n))
+    batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n), **batcher_options)
     contexts = [tiny_bundle.article_context(ARTICLE), tiny_bundle.article_context(derby)]
     requests = [[Comment("b1", TEXTS[0]), Comment("b2", TEXTS[3])], [Comment("d1", TEXTS[3])]]
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from model.bundle import ModelBundle
 from model.context import ArticleContext
 from model.small_batch import SmallBatchFeatures
+from model.term_buckets import term_analyzer
 from model.text import normalize_texts
 from model.types import Article, Comment
 
@@ -142,3 +143,10 @@ def test_small_batch_terms_equal_the_hashing_vectorizer(bundle: ModelBundle, tex
     np.testing.assert_array_equal(actual.indices, expected.indices)
     np.testing.assert_allclose(actual.data, expected.data, rtol=1e-12)
     np.testing.assert_array_equal(totals, expected_totals)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300))
+def test_term_analyzer_equals_the_hashers_own(bundle: ModelBundle, text: str) -> None:
+    hasher = bundle.pipeline.named_steps["features"].hasher_
+    assert term_analyzer(hasher)(text) == hasher.build_analyzer()(text)
