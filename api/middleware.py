@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +27,7 @@ class ServiceMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.api_key = api_key.encode("utf-8") if api_key else None
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,9 +57,20 @@ class ServiceMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
+            counter, histogram = self._instruments(scope.get("method", ""), template, status)
+            counter.inc()
+            histogram.observe(time.perf_counter() - start)
+
+    def _instruments(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram children of a label set, looked up once (`labels()` costs microseconds
+        on every request otherwise). Route templates and statuses are few, so the cache stays small."""
+        key = (method, template, status)
+        found = self._children.get(key)
+        if found is None:
+            found = (self.metrics.requests.labels(method, template, str(status)),
+                     self.metrics.latency.labels(method, template))
+            self._children[key] = found
+        return found
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
