@@ -1,6 +1,6 @@
 """Run a batch-scoring job: read a dump in chunks, score them on every core, write them in order.
 
-    reader (this process) -> chunks -> worker processes (each loads the bundle once) -> writer (this process)
+    reader (this process) -> chunks -> worker processes (`model.score_workers`) -> writer (this process)
                                     -> this process, for the chunks the workers have no room for
 
 With `workers` = N, N processes score: N - 1 worker processes, and this process, which also reads and writes
@@ -21,10 +21,6 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
-import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +35,8 @@ import pyarrow.compute as pc
 from model.bundle import ModelBundle
 from model.dumps import DEFAULT_CHUNK_ROWS, Chunk, Dump, Problem, text_column
 from model.errors import ModerationError
+from model.score_workers import keep_freed_memory, start_workers
+from model.score_workers import score as score_in_worker
 from model.scoring import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts, ScoredBatch, empty_scores
 from model.types import Article
 
@@ -96,8 +94,13 @@ def score_dump(
     articles_fingerprint: dict[str, Any] | None = None,
     options: JobOptions | None = None,
     progress: Progress | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> JobSummary:
-    """Score every row of `dump` into `output`; see the module docstring for order, memory and resuming."""
+    """Score every row of `dump` into `output`; see the module docstring for order, memory and resuming.
+
+    With `options.workers` > 1, `pool` may bring the workers already started (`model.score_workers`; the
+    caller shuts it down); otherwise they are started here.
+    """
     options = options or JobOptions()
     started = time.perf_counter()
     bundle = bundle or ModelBundle.load(model_path)
@@ -125,12 +128,15 @@ def score_dump(
 
     chunks = _chunks_to_score(dump.chunks(options.chunk_rows), first_chunk, preparer)
     scorer = ChunkScorer(bundle)
-    _keep_freed_memory()
+    keep_freed_memory()
     if options.workers <= 1:
         for chunk, batch in chunks:
-            write(chunk, _score_safely(scorer, batch))
+            write(chunk, score_safely(scorer, batch))
+    elif pool is not None:
+        _score_in_pool(chunks, write, scorer, pool, options.workers - 1)
     else:
-        _score_in_pool(chunks, write, scorer, model_path, options.workers - 1)
+        with start_workers(model_path, options.workers - 1) as own_pool:
+            _score_in_pool(chunks, write, scorer, own_pool, options.workers - 1)
     output.finish(schema)
     return JobSummary(counts, time.perf_counter() - started, rows_this_run, resumed_rows)
 
@@ -156,58 +162,7 @@ def _joined(inputs: pa.Table, scores: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([*inputs.columns, *scores.columns], schema=schema)
 
 
-# -- worker processes -------------------------------------------------------------------------------------
-_worker_scorer: ChunkScorer | None = None  # one per worker process, set by _start_worker
-
-
-def _start_worker(model_path: str, parent: int) -> None:
-    global _worker_scorer
-    _exit_with_parent(parent)
-    pa.set_cpu_count(1)  # one process per core already; Arrow's own threads would only compete
-    _keep_freed_memory()
-    _worker_scorer = ChunkScorer(ModelBundle.load(model_path))
-
-
-def _keep_freed_memory(threshold: int = 1 << 30) -> None:
-    """Ask glibc to keep freed memory for reuse instead of handing it back to the kernel after every chunk.
-
-    Scoring a chunk allocates and frees the same few hundred MiB of numpy arrays every time; by default glibc
-    maps large blocks afresh and unmaps them when freed, so each chunk page-faults its memory in again: about
-    1.5 s of system time per million rows. Peak memory is unchanged (the same blocks are reused). Does nothing
-    where the C library is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    mallopt(m_mmap_threshold, threshold)
-    mallopt(m_trim_threshold, threshold)
-
-
-def _exit_with_parent(parent: int, every: float = 0.5) -> None:
-    """End this worker once the job process is gone.
-
-    A job killed with SIGKILL cannot shut its pool down, and its idle workers would otherwise wait for work for
-    ever, each holding a loaded model (found by tests/reliability: they outlived the job indefinitely).
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(every)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-job", daemon=True).start()
-
-
-def _score_in_worker(batch: CommentBatch) -> ScoredBatch:
-    if _worker_scorer is None:
-        raise RuntimeError("worker not started")
-    return _score_safely(_worker_scorer, batch)
-
-
-def _score_safely(scorer: ChunkScorer, batch: CommentBatch) -> ScoredBatch:
+def score_safely(scorer: ChunkScorer, batch: CommentBatch) -> ScoredBatch:
     """Score a batch; if scoring itself fails, every row of the batch says why and the job goes on."""
     try:
         return scorer.score(batch)
@@ -217,11 +172,9 @@ def _score_safely(scorer: ChunkScorer, batch: CommentBatch) -> ScoredBatch:
 
 def _score_in_pool(
     chunks: Iterator[tuple[Chunk, CommentBatch]], write: Callable[[Chunk, ScoredBatch], None],
-    scorer: ChunkScorer, model_path: Path, workers: int,
+    scorer: ChunkScorer, pool: ProcessPoolExecutor, workers: int,
 ) -> None:
-    """Score in `workers` worker processes and in this one (see the module docstring); write in input order."""
-    # spawn, not fork: the parent runs Arrow's thread pool, which a forked child would inherit half-copied.
-    context = multiprocessing.get_context("spawn")
+    """Score in the pool's `workers` processes and in this one (see the module docstring); write in order."""
     in_flight: deque[tuple[Chunk, Future[ScoredBatch] | ScoredBatch]] = deque()
     waiting = 0  # chunks sent to the workers and not yet written
 
@@ -237,18 +190,16 @@ def _score_in_pool(
         result = in_flight[0][1]
         return not isinstance(result, Future) or result.done()
 
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(str(model_path), os.getpid())) as pool:
-        for chunk, batch in chunks:
-            if waiting < 2 * workers:
-                in_flight.append((chunk, pool.submit(_score_in_worker, batch)))
-                waiting += 1
-            else:
-                in_flight.append((chunk, _score_safely(scorer, batch)))
-            while len(in_flight) >= 2 * (workers + 1) or (in_flight and first_is_ready()):
-                write_first()
-        while in_flight:
+    for chunk, batch in chunks:
+        if waiting < 2 * workers:
+            in_flight.append((chunk, pool.submit(score_in_worker, batch)))
+            waiting += 1
+        else:
+            in_flight.append((chunk, score_safely(scorer, batch)))
+        while len(in_flight) >= 2 * (workers + 1) or (in_flight and first_is_ready()):
             write_first()
+    while in_flight:
+        write_first()
 
 
 # -- preparing batches ------------------------------------------------------------------------------------

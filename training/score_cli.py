@@ -12,15 +12,21 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from model.errors import DataError
-from model.scoring import Counts
 from model.types import Article
+
+if TYPE_CHECKING:  # imported where used: the model code takes a second and more to import (see run_local)
+    from concurrent.futures import ProcessPoolExecutor
+
+    from model.score_job import JobSummary
+    from model.score_output import SpoolOutput, StreamOutput
+    from model.scoring import Counts
 
 #: Below this input size a job scores in this process: starting worker processes would take longer.
 SMALL_INPUT_BYTES = 8 << 20
@@ -64,6 +70,31 @@ def run_local(
             return run_local(copied, articles_path=articles_path, output=output or "-", model_path=model_path,
                              input_format=input_format, output_format=output_format, chunk_rows=chunk_rows,
                              workers=workers, resume=False, quiet=quiet, console=console)
+    from model.score_workers import start_workers
+
+    workers = workers or default_workers(input_path)
+    # Worker processes first: their start-up (imports, model loading) then runs beside this process's own.
+    pool = start_workers(model_path, workers - 1) if workers > 1 and input_path.is_file() else None
+    finished = False
+    try:
+        summary, target = _score_file(input_path, articles_path=articles_path, output=output, model_path=model_path,
+                                      input_format=input_format, output_format=output_format, chunk_rows=chunk_rows,
+                                      workers=workers, resume=resume, quiet=quiet, console=console, pool=pool)
+        finished = True
+    finally:
+        if pool is not None:  # after a failure, do not wait for workers that may still be starting
+            pool.shutdown(wait=finished, cancel_futures=True)
+    where = "stdout" if output == "-" else str(target.path)  # type: ignore[union-attr]
+    print_summary(console, summary.counts, seconds=summary.seconds, rows_this_run=summary.rows_this_run,
+                  resumed=summary.resumed_rows, where=where)
+    return summary.counts
+
+
+def _score_file(
+    input_path: Path, *, articles_path: Path | None, output: str | None, model_path: Path, input_format: str | None,
+    output_format: str | None, chunk_rows: int, workers: int, resume: bool, quiet: bool, console: Console,
+    pool: ProcessPoolExecutor | None,
+) -> tuple[JobSummary, SpoolOutput | StreamOutput]:
     from model.dumps import open_dump
     from model.score_job import JobOptions, score_dump
     from model.score_output import SpoolOutput, StreamOutput
@@ -77,20 +108,17 @@ def run_local(
     else:
         path = Path(output) if output else default_output(input_path, dump.format)
         target = SpoolOutput(path, output_format or format_of(path))
-    options = JobOptions(chunk_rows=chunk_rows, workers=workers or default_workers(input_path), resume=resume)
+    options = JobOptions(chunk_rows=chunk_rows, workers=workers, resume=resume)
     show = not quiet and console.is_terminal
     with progress_bar(console, show) as update:
         try:
             summary = score_dump(
                 dump, target, model_path=model_path, articles=articles, articles_fingerprint=fingerprint,
-                options=options, progress=update,
+                options=options, progress=update, pool=pool,
             )
         except OSError as error:
             raise output_error(error, target) from error
-    where = "stdout" if output == "-" else str(target.path)  # type: ignore[union-attr]
-    print_summary(console, summary.counts, seconds=summary.seconds, rows_this_run=summary.rows_this_run,
-                  resumed=summary.resumed_rows, where=where)
-    return summary.counts
+    return summary, target
 
 
 def run_dask(
