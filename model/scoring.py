@@ -161,16 +161,14 @@ class ChunkScorer:
         self, texts: pa.Array, article_ids: pa.Array, articles: Mapping[str, Article], problems: list[Problem | None]
     ) -> None:
         empty_text = pc.equal(pc.binary_length(texts), 0).to_numpy(zero_copy_only=False)
-        ids = article_ids.to_pylist()
-        for i in range(len(problems)):
-            if problems[i] is not None:
-                continue
-            if empty_text[i]:
-                problems[i] = Problem(EMPTY_TEXT, EMPTY_TEXT)
-            elif not ids[i].strip():
-                problems[i] = Problem(MISSING_ARTICLE, MISSING_ARTICLE)
-            elif ids[i] not in articles:
-                problems[i] = Problem(UNKNOWN_ARTICLE, f"unknown article {ids[i]!r}")
+        # Each distinct article id is checked once (a chunk names a few dozen), then rows by their id's code.
+        encoded = pc.dictionary_encode(article_ids)
+        verdicts = [_article_problem(key, articles) for key in encoded.dictionary.to_pylist()]
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        bad_id = np.array([v is not None for v in verdicts], dtype=bool)[codes] if verdicts else empty_text
+        for i in np.flatnonzero(empty_text | bad_id).tolist():
+            if problems[i] is None:
+                problems[i] = Problem(EMPTY_TEXT, EMPTY_TEXT) if empty_text[i] else verdicts[codes[i]]
 
     def _probabilities(
         self, batch: CommentBatch, texts: pa.Array, article_ids: pa.Array, rows: np.ndarray
@@ -254,23 +252,41 @@ class ChunkScorer:
         return parent_rows, sp.vstack([parents, extra], format="csr"), int((~known).sum())
 
 
+def _article_problem(key: str, articles: Mapping[str, Article]) -> Problem | None:
+    if not key.strip():
+        return Problem(MISSING_ARTICLE, MISSING_ARTICLE)
+    if key not in articles:
+        return Problem(UNKNOWN_ARTICLE, f"unknown article {key!r}")
+    return None
+
+
 def _keys(article_ids: pa.Array, comment_ids: pa.Array) -> pa.Array:
     """article id + U+001F + comment id: comment ids are unique under an article, not across articles."""
     return pc.binary_join_element_wise(article_ids, comment_ids, pa.scalar("\x1f", article_ids.type))
 
 
 def _scored(labels: np.ndarray, scores: np.ndarray, actions: np.ndarray, problems: list[Problem | None]) -> ScoredBatch:
-    errors = [p.message if p is not None else None for p in problems]
+    n = len(labels)
+    has_problems = problems.count(None) != n
+    if has_problems:
+        errors = pa.array([p.message if p is not None else None for p in problems], type=pa.string())
+    else:
+        errors = pa.nulls(n, pa.string())
     columns = [pa.array(labels, type=pa.string())]
     columns += [pa.array(scores[:, j], type=pa.float64(), from_pandas=True) for j in range(len(LABELS))]
-    columns += [pa.array(actions, type=pa.string()), pa.array(errors, type=pa.string())]
+    columns += [pa.array(actions, type=pa.string()), errors]
     counts = Counts(
-        rows=len(labels),
-        labels=Counter(label for label in labels if label is not None),
-        actions=Counter(action for action in actions if action is not None),
-        errors=Counter(p.kind for p in problems if p is not None),
+        rows=n, labels=_counter(labels), actions=_counter(actions),
+        errors=Counter(p.kind for p in problems if p is not None) if has_problems else Counter(),
     )
     return ScoredBatch(pa.Table.from_arrays(columns, schema=SCORE_SCHEMA), counts)
+
+
+def _counter(values: np.ndarray) -> Counter[str]:
+    """Occurrences of each value of an object array, missing values (None) not counted."""
+    counted = Counter(values.tolist())
+    counted.pop(None, None)  # type: ignore[call-overload]
+    return counted
 
 
 def empty_scores(n: int, problem: Problem) -> ScoredBatch:
