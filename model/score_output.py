@@ -7,6 +7,9 @@ A chunk counts as written only when its line is there, so a `kill -9` at any poi
 without its line, which the resumed job writes again. `job.json` records what the parts were made from (input,
 articles, model, chunk size, format); `--resume` refuses a spool made from anything else. When every chunk is
 written, the parts are joined into OUTPUT (through a temporary file and a rename) and the spool is removed.
+A Parquet output is joined as the job goes (each chunk is also appended to `OUTPUT.partial/joined.tmp` once its
+part is written), so the end of the job does not read every part back and encode it again while the cores
+idle; a resumed job starts that file again from the parts already written.
 
 Writing to stdout (`-o -`) streams each chunk as it is scored; there is nothing to resume then.
 """
@@ -30,6 +33,7 @@ OUTPUT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
 SPOOL_SUFFIX = ".partial"
 _JOB_FILE = "job.json"
 _PROGRESS_FILE = "progress.jsonl"
+_JOINED_FILE = "joined.tmp"
 
 
 def output_format(path: Path) -> str:
@@ -89,6 +93,7 @@ class SpoolOutput:
         self.fmt = fmt
         self.spool = path.with_name(path.name + SPOOL_SUFFIX)
         self._parts: list[Path] = []
+        self._joined: Any = None  # pyarrow.parquet.ParquetWriter appending every chunk (Parquet output only)
 
     def start(self, job: dict[str, Any], resume: bool) -> tuple[int, Counts]:
         """Prepare the spool; with `resume`, return the first chunk still to write and the counts so far."""
@@ -136,30 +141,44 @@ class SpoolOutput:
             with temporary.open("wb") as sink:
                 write_table(table, sink, self.fmt, header=index == 0)
         os.replace(temporary, part)
-        self._parts.append(part)
         with (self.spool / _PROGRESS_FILE).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps({"chunk": index, **counts.to_dict()}) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        if self.fmt == "parquet":
+            if self._joined is None:
+                self._joined = self._join_parts(table.schema)
+            self._joined.write_table(table)
+        self._parts.append(part)
 
     def finish(self, schema: pa.Schema) -> None:
         """Join the parts into the output file (atomically) and remove the spool."""
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
         if self.fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            with pq.ParquetWriter(temporary, schema) as writer:
-                for part in self._parts:
-                    writer.write_table(pq.read_table(part, schema=schema))
+            joined = self._joined if self._joined is not None else self._join_parts(schema)
+            joined.close()
+            os.replace(self.spool / _JOINED_FILE, self.path)
         else:
+            temporary = self.path.with_name(f".{self.path.name}.tmp")
             with temporary.open("wb") as sink:
                 if not self._parts and self.fmt == "csv":
                     write_table(schema.empty_table(), sink, "csv", header=True)
                 for part in self._parts:
                     with part.open("rb") as source:
                         shutil.copyfileobj(source, sink, 1 << 22)
-        os.replace(temporary, self.path)
+            os.replace(temporary, self.path)
         shutil.rmtree(self.spool)
+
+    def _join_parts(self, schema: pa.Schema) -> Any:
+        """A Parquet writer for the joined output, holding the parts written so far (by an earlier run)."""
+        import pyarrow.parquet as pq
+
+        # A new file, not the old one truncated: a writer left open by an interrupted job in this process must
+        # not be able to write into the file this one renames to the output.
+        (self.spool / _JOINED_FILE).unlink(missing_ok=True)
+        writer = pq.ParquetWriter(self.spool / _JOINED_FILE, schema)
+        for part in self._parts:
+            writer.write_table(pq.read_table(part, schema=schema))
+        return writer
 
     def _part(self, index: int) -> Path:
         return self.spool / f"part-{index:06d}.{self.fmt}"

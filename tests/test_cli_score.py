@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -267,6 +268,38 @@ def test_a_crash_mid_chunk_leaves_a_stray_part_that_resume_writes_again(
     assert result.exit_code == 0, result.output
     assert "40 rows were already written" in result.stderr
     assert pq.read_table(out).equals(pq.read_table(reference))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_spool_joins_the_same_file_whether_or_not_the_job_stopped_between_chunks(tmp_path: Path, fmt: str) -> None:
+    """Parquet output is joined as chunks arrive; a resumed spool starts the join again from its parts, also when
+    every chunk was written and only the final join is left."""
+    from model.score_output import SpoolOutput
+    from model.scoring import Counts
+
+    tables = [pa.table({"text": [f"comment {i}.{j}" for j in range(3)], "n": [i] * 3}) for i in range(4)]
+    job = {"input": "dump"}
+    straight = SpoolOutput(tmp_path / f"straight.{fmt}", fmt)
+    straight.start(job, resume=False)
+    for index, table in enumerate(tables):
+        straight.write(index, table, Counts(rows=3))
+    straight.finish(tables[0].schema)
+    for stop_after in (2, 4):  # stopped part-way, or with every chunk written but not joined
+        out = tmp_path / f"stopped-{stop_after}.{fmt}"
+        first = SpoolOutput(out, fmt)
+        first.start(job, resume=False)
+        for index in range(stop_after):
+            first.write(index, tables[index], Counts(rows=3))
+        again = SpoolOutput(out, fmt)
+        done, counts = again.start(job, resume=True)
+        assert (done, counts.rows) == (stop_after, 3 * stop_after)
+        for index in range(done, len(tables)):
+            again.write(index, tables[index], Counts(rows=3))
+        again.finish(tables[0].schema)
+        del first  # its writer, left open, closes now: it must not touch the joined output
+        gc.collect()
+        assert out.read_bytes() == straight.path.read_bytes()
+        assert not out.with_name(out.name + ".partial").exists()
 
 
 def test_resume_refuses_a_spool_from_another_input(tmp_path: Path, articles_csv: Path, tiny_bundle_dir: Path) -> None:
