@@ -234,34 +234,51 @@ def _count_arrow(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Pattern counts, [A-Z] counts, [A-Za-z] counts and lengths of every text.
 
     Each pattern runs only on the texts where it can match: the digit patterns on texts with a digit, emoji on
-    texts that are not pure ASCII, and the rest on the texts that match their union (one RE2 pass that finds
-    the quarter of texts where any of them matches). A text left out has no match, so its count is 0.
+    texts that are not pure ASCII, and within each group only on the texts that match the group's union (one
+    RE2 pass that finds, for example, the quarter of texts where any of the other patterns matches). A text
+    left out has no match, so its count is 0.
     """
     array = pa.array(texts, type=pa.large_string())
     n = len(array)
     uppers, letters, exclamations, digits = _byte_counts(array)
-    others = [name for name in _PATTERNS if name not in _NEED_DIGIT | _NEED_NON_ASCII | {"exclamation"}]
-    subsets = {
-        "digit": _subset(array, digits > 0),
-        "non_ascii": _subset(array, ~pc.string_is_ascii(array).to_numpy(zero_copy_only=False)),
-        "other": _subset(array, pc.match_substring_regex(array, _union(tuple(others))).to_numpy(zero_copy_only=False)),
-    }
+    names = list(_PATTERNS)
+    others = tuple(name for name in names if name not in _NEED_DIGIT | _NEED_NON_ASCII | {"exclamation"})
+    groups: list[tuple[np.ndarray | None, tuple[str, ...]]] = [
+        (digits > 0, tuple(name for name in names if name in _NEED_DIGIT)),
+        (~pc.string_is_ascii(array).to_numpy(zero_copy_only=False), tuple(_NEED_NON_ASCII)),
+        (None, others),
+    ]
     counts = np.zeros((n, len(_PATTERNS)), dtype=np.float64)
-    for j, (name, (pattern, ignore_case)) in enumerate(_PATTERNS.items()):
-        if name == "exclamation":
-            counts[:, j] = exclamations
-            continue
-        subset = subsets["digit" if name in _NEED_DIGIT else "non_ascii" if name in _NEED_NON_ASCII else "other"]
+    counts[:, names.index("exclamation")] = exclamations
+    for mask, group in groups:
+        subset = _subset(array, mask) if mask is not None else (None, array)
+        if subset is not None and len(group) > 1:
+            subset = _narrowed(subset, pc.match_substring_regex(subset[1], _union(group)))
         if subset is None:
             continue
         rows, target = subset
-        values = pc.count_substring_regex(target, pattern, ignore_case=ignore_case).to_numpy(zero_copy_only=False)
-        if rows is None:
-            counts[:, j] = values
-        else:
-            counts[rows, j] = values
+        for name in group:
+            pattern, ignore_case = _PATTERNS[name]
+            values = pc.count_substring_regex(target, pattern, ignore_case=ignore_case).to_numpy(zero_copy_only=False)
+            if rows is None:
+                counts[:, names.index(name)] = values
+            else:
+                counts[rows, names.index(name)] = values
     lengths = pc.utf8_length(array).to_numpy(zero_copy_only=False).astype(np.float64)
     return counts, uppers, letters, lengths
+
+
+def _narrowed(
+    subset: tuple[np.ndarray | None, pa.Array], hits: pa.Array
+) -> tuple[np.ndarray | None, pa.Array] | None:
+    """The rows of a subset where `hits` holds (None if there are none)."""
+    rows, target = subset
+    mask = hits.to_numpy(zero_copy_only=False)
+    if mask.all():
+        return subset
+    if not mask.any():
+        return None
+    return (np.flatnonzero(mask) if rows is None else rows[mask]), target.filter(hits)
 
 
 @cache
