@@ -23,7 +23,6 @@ stop words, no accent stripping, no alternate sign, no norm); `supports(hasher)`
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from functools import cache
 
@@ -311,7 +310,7 @@ def _blank_non_words(texts: list[str]) -> pa.Array:
     points, one look-up per code point in a table of the `\\w` class, then cut back into texts."""
     lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
     points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).copy()
-    points[~_word_table()[points]] = ord(" ")
+    points[~_is_word(points)] = ord(" ")
     joined = points.tobytes().decode("utf-32-le")
     ends = np.cumsum(lengths).tolist()
     starts = [0, *ends[:-1]]
@@ -345,19 +344,28 @@ def _ascii_table() -> np.ndarray:
     return table
 
 
+def _is_word(points: np.ndarray) -> np.ndarray:
+    """For each code point, whether Python's `re` counts it as `\\w`: a table for the Basic Multilingual Plane,
+    and `re` itself for the few distinct code points above it (emoji, mostly) that a batch holds."""
+    table = _bmp_word_table()
+    inside = points < len(table)
+    words = np.zeros(len(points), dtype=bool)
+    words[inside] = table[points[inside]]
+    if not inside.all():
+        above = points[~inside]
+        distinct = np.unique(above)
+        verdicts = np.array([re.fullmatch(r"\w", chr(point)) is not None for point in distinct.tolist()], dtype=bool)
+        words[~inside] = verdicts[np.searchsorted(distinct, above)]
+    return words
+
+
 @cache
-def _word_table() -> np.ndarray:
-    """For every code point, whether Python's `re` counts it as `\\w` (1.1 MB, built once per process)."""
-    table = np.zeros(sys.maxunicode + 1, dtype=bool)
-    for low, high in _word_ranges():
-        table[low : high + 1] = True
-    return table
-
-
-def _word_ranges() -> list[tuple[int, int]]:
-    # One `re` scan over every code point (surrogates excluded: they cannot occur in UTF-8 text).
-    ranges: list[tuple[int, int]] = []
-    for low, high in ((0, 0xD7FF), (0xE000, sys.maxunicode)):
+def _bmp_word_table() -> np.ndarray:
+    """Whether Python's `re` counts each code point of the Basic Multilingual Plane as `\\w` (one scan by `re`
+    over all of them; surrogates, which cannot occur in UTF-8 text, count as not)."""
+    table = np.zeros(0x10000, dtype=bool)
+    for low, high in ((0, 0xD7FF), (0xE000, 0xFFFF)):
         block = "".join(map(chr, range(low, high + 1)))
-        ranges.extend((low + m.start(), low + m.end() - 1) for m in re.finditer(r"\w+", block))
-    return ranges
+        for match in re.finditer(r"\w+", block):
+            table[low + match.start() : low + match.end()] = True
+    return table
