@@ -319,7 +319,8 @@ def _blank_non_words(texts: list[str]) -> pa.Array:
 
 def _tokens(spaced: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """The words (two characters or more) of space-separated texts, in order, with the row of each."""
-    pieces = pc.split_pattern(spaced, " ")
+    # Split at runs of ASCII whitespace (only spaces are left), so runs of separators make no empty pieces.
+    pieces = pc.ascii_split_whitespace(spaced)
     flat = pc.list_flatten(pieces)
     rows = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
     keep = pc.greater_equal(pc.utf8_length(flat), 2)
