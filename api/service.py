@@ -7,6 +7,8 @@ rebuilds each article's context from the database when the article is next used.
 
 Blocking work (loading a bundle, building a context, SQLite) runs in worker threads, never on the event loop:
 routes call these methods through `run_in_threadpool`, except the cache look-ups, which are dictionary reads.
+Classification itself is CPU work in one process either way: the batcher runs a batch of small requests (about
+a millisecond) on the loop and larger ones in its thread (see `api.batcher`).
 """
 
 from __future__ import annotations
