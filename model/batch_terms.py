@@ -172,14 +172,11 @@ def word_counts(texts: pa.Array, hasher: HashingVectorizer) -> sp.csr_matrix:
     texts = as_text_array(texts)
     n = len(texts)
     n_features = int(hasher.n_features)
-    tokens, rows = _tokens(_spaced_words(texts))
-    if len(tokens) == 0:
+    words, ids, rows = _words(_spaced_words(texts))
+    if len(ids) == 0:
         return sp.csr_matrix((n, n_features), dtype=np.float64)
     # Hash each distinct word once; a bigram is a pair of word ids, so distinct bigrams are found on integers
     # and only those are joined into strings and hashed.
-    encoded = pc.dictionary_encode(tokens)
-    words = encoded.dictionary
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     columns = [_buckets(words, n_features)[ids]]
     all_rows = [rows]
     if hasher.ngram_range[1] == 2 and len(ids) > 1:
@@ -198,13 +195,26 @@ def word_counts(texts: pa.Array, hasher: HashingVectorizer) -> sp.csr_matrix:
 def _count_matrix(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int) -> sp.csr_matrix:
     """The CSR matrix counting each (row, column) pair, in canonical form (columns sorted within a row, no
     duplicates), as scipy's COO -> CSR conversion with `sum_duplicates` builds it, from one sort of the pairs."""
-    keys, counts = np.unique(rows.astype(np.int64) * n_columns + columns, return_counts=True)
-    key_rows = keys // n_columns
+    shift = n_columns.bit_length() - 1
+    if n_columns == 1 << shift:  # a power of two (the hasher's usual size): shifts and masks, no division
+        keys = (rows.astype(np.int64) << shift) | columns
+    else:
+        keys = rows.astype(np.int64) * n_columns + columns
+    keys.sort()
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(keys)).astype(np.float64)
+    keys = keys[starts]
+    if n_columns == 1 << shift:
+        key_rows, indices = keys >> shift, keys & (n_columns - 1)
+    else:
+        key_rows, indices = np.divmod(keys, n_columns)
     index_dtype = np.int32 if len(keys) < 2**31 and n_columns < 2**31 else np.int64
     indptr = np.zeros(n_rows + 1, dtype=index_dtype)
     np.cumsum(np.bincount(key_rows, minlength=n_rows), out=indptr[1:])
-    indices = (keys - key_rows * n_columns).astype(index_dtype)
-    matrix = sp.csr_matrix((counts.astype(np.float64), indices, indptr), shape=(n_rows, n_columns))
+    matrix = sp.csr_matrix((counts, indices.astype(index_dtype), indptr), shape=(n_rows, n_columns))
     matrix.has_sorted_indices = True
     matrix.has_canonical_format = True
     return matrix
@@ -317,14 +327,21 @@ def _blank_non_words(texts: list[str]) -> pa.Array:
     return pa.array([joined[a:b] for a, b in zip(starts, ends, strict=True)], type=pa.large_string())
 
 
-def _tokens(spaced: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """The words (two characters or more) of space-separated texts, in order, with the row of each."""
+def _words(spaced: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """The distinct words (two characters or more) of space-separated texts, and for each word of the texts in
+    order its index in those and its row."""
     # Split at runs of ASCII whitespace (only spaces are left), so runs of separators make no empty pieces.
     pieces = pc.ascii_split_whitespace(spaced)
-    flat = pc.list_flatten(pieces)
     rows = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
-    keep = pc.greater_equal(pc.utf8_length(flat), 2)
-    return as_text_array(flat.filter(keep)), rows[keep.to_numpy(zero_copy_only=False)]
+    # Every piece is dictionary-encoded, then the one-character pieces are dropped from the few thousand
+    # distinct ones instead of from all of them.
+    encoded = pc.dictionary_encode(pc.list_flatten(pieces))
+    long_enough = pc.greater_equal(pc.utf8_length(encoded.dictionary), 2).to_numpy(zero_copy_only=False)
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    kept = long_enough[ids]
+    renumbered = np.cumsum(long_enough) - 1
+    words = as_text_array(encoded.dictionary.filter(pa.array(long_enough)))
+    return words, renumbered[ids[kept]], rows[kept]
 
 
 def _buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -82,6 +82,12 @@ def test_word_counts_match_the_hasher_on_tricky_texts(ngram_range: tuple[int, in
     assert_same_counts(texts, hasher(ngram_range))
 
 
+def test_word_counts_match_a_hasher_whose_size_is_not_a_power_of_two() -> None:
+    odd = HashingVectorizer(n_features=1_000, ngram_range=(1, 2), token_pattern=TOKEN_PATTERN, alternate_sign=False,
+                            norm=None)
+    assert_same_counts([normalize_text(t) for t in TRICKY] + TRICKY, odd)
+
+
 def test_word_counts_match_the_hasher_on_the_tiny_corpus() -> None:
     texts = [text for _, _, _, text, _ in TINY_COMMENTS] + [a["body"] for a in TINY_ARTICLES]
     assert_same_counts(texts, hasher())
