@@ -101,7 +101,10 @@ def normalize_batch(texts: pa.Array) -> pa.Array:
     dirty_mask = dirty.to_numpy(zero_copy_only=False)
     if dirty_mask.all():
         return _normalize_rows(texts)
-    out = _trimmed(pc.utf8_slice_codeunits(texts, 0, MAX_MODEL_CHARS * 2))
+    if (pc.max(pc.binary_length(texts)).as_py() or 0) <= MAX_MODEL_CHARS:
+        out = pc.utf8_trim(texts, " \n")  # no text is long enough for the cuts to change it
+    else:
+        out = _trimmed(pc.utf8_slice_codeunits(texts, 0, MAX_MODEL_CHARS * 2))
     if not dirty_mask.any():
         return out
     cleaned = _normalize_rows(texts.take(pa.array(np.flatnonzero(dirty_mask))))
