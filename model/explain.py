@@ -67,14 +67,17 @@ class Explainer:
                                                     dense_contributions[rows, columns].tolist(),
                                                     dense[rows, columns].tolist(), strict=True):
             candidates[row].append((contribution, column, value))
+        known_terms = getattr(terms, "terms", None)  # (terms, buckets) per row, from model.small_batch
         return [
-            self._describe(sorted(row, key=_strength, reverse=True)[: self.max_reasons], texts[i])
+            self._describe(sorted(row, key=_strength, reverse=True)[: self.max_reasons], texts[i],
+                           known_terms[i] if known_terms is not None else None)
             for i, row in enumerate(candidates)
         ]
 
-    def _describe(self, chosen: list[tuple[float, int, float | None]], text: str) -> list[str]:
+    def _describe(self, chosen: list[tuple[float, int, float | None]], text: str,
+                  known_terms: tuple[list[str], list[int]] | None = None) -> list[str]:
         term_columns = {column for _, column, value in chosen if value is None}
-        names = self._term_names(text, term_columns) if term_columns else {}
+        names = self._term_names(text, term_columns, known_terms) if term_columns else {}
         phrases = []
         for contribution, column, value in chosen:
             if value is not None:
@@ -86,10 +89,14 @@ class Explainer:
                 phrases.append(f"character pattern ({contribution:+.2f})")
         return phrases
 
-    def _term_names(self, text: str, wanted: set[int]) -> dict[int, str]:
+    def _term_names(self, text: str, wanted: set[int],
+                    known_terms: tuple[list[str], list[int]] | None = None) -> dict[int, str]:
+        """The first term of the text in each wanted bucket."""
+        if known_terms is None:
+            terms = self._analyzer(text)
+            known_terms = (terms, self._buckets.buckets(terms))
         names: dict[int, str] = {}
-        for term in self._analyzer(text):
-            bucket = self._buckets.bucket(term)
+        for term, bucket in zip(*known_terms, strict=True):
             if bucket in wanted and bucket not in names:
                 names[bucket] = term
         return names

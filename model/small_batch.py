@@ -35,6 +35,9 @@ class TermRows:
     indices: np.ndarray
     data: np.ndarray
     width: int
+    #: Each row's terms and their buckets, in text order, when the rows were vectorised here: the reasons name
+    #: a term bucket by the word behind it without running the analyzer again.
+    terms: list[tuple[list[str], list[int]]] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -84,8 +87,10 @@ class SmallBatchFeatures:
         """L2-normalised TF-IDF rows of normalised texts and each text's term count (`features.vectorize`)."""
         n = len(texts)
         terms_per_text = [self._analyzer(text) for text in texts]
+        buckets_per_text = [self._buckets.buckets(terms) for terms in terms_per_text]
         lengths = np.fromiter((len(terms) for terms in terms_per_text), dtype=np.int64, count=n)
-        ids = np.array([b for terms in terms_per_text for b in self._buckets.buckets(terms)], dtype=np.int64)
+        ids = np.fromiter((b for buckets in buckets_per_text for b in buckets), dtype=np.int64,
+                          count=int(lengths.sum()))
         width = np.int64(self.width)
         keys, counts = np.unique(np.repeat(np.arange(n, dtype=np.int64), lengths) * width + ids, return_counts=True)
         rows = keys // width
@@ -95,7 +100,9 @@ class SmallBatchFeatures:
         norms[norms == 0] = 1.0
         data /= norms[rows]
         indptr = np.searchsorted(rows, np.arange(n + 1, dtype=np.int64)).astype(np.int64)
-        return TermRows(indptr=indptr, indices=indices, data=data, width=self.width), lengths.astype(np.float64)
+        rows_out = TermRows(indptr=indptr, indices=indices, data=data, width=self.width,
+                            terms=list(zip(terms_per_text, buckets_per_text, strict=True)))
+        return rows_out, lengths.astype(np.float64)
 
     def measures(self, rows: TermRows, totals: np.ndarray, groups: np.ndarray, contexts: list[ArticleContext],
                  parents: list[Parent | None]) -> ContextMeasures:
