@@ -150,3 +150,20 @@ def test_small_batch_terms_equal_the_hashing_vectorizer(bundle: ModelBundle, tex
 def test_term_analyzer_equals_the_hashers_own(bundle: ModelBundle, text: str) -> None:
     hasher = bundle.pipeline.named_steps["features"].hasher_
     assert term_analyzer(hasher)(text) == hasher.build_analyzer()(text)
+
+
+def test_a_long_thread_keeps_its_running_sums_exact(bundle: ModelBundle) -> None:
+    """The thread's squared norm and background product are updated per call, never recomputed: after a
+    thousand calls they must still equal what the summed vector gives."""
+    features = bundle.pipeline.named_steps["features"]
+    requests = corpus_requests(articles=63)
+    context = bundle.article_context(ARTICLE)
+    for index, (_, comments) in enumerate(requests[:1000]):
+        renamed = [Comment(f"{index}-{c.id}", c.text) for c in comments]
+        bundle.classify(ARTICLE, renamed, context=context, explain=False, remember=True)
+    state = context.thread_state()
+    assert state.count > 2000
+    np.testing.assert_allclose(state.squared_norm, float(state.data @ state.data), rtol=1e-9)
+    np.testing.assert_allclose(state.background_dot, float(features.background_[state.indices] @ state.data),
+                               rtol=1e-9)
+    assert np.all(np.diff(state.indices) > 0)  # still sorted and distinct
