@@ -44,7 +44,7 @@ def score(batch: CommentBatch) -> ScoredBatch:
     return score_safely(_scorer, batch)
 
 
-def keep_freed_memory(threshold: int = 1 << 30) -> None:
+def keep_freed_memory(threshold: int = 64 << 20) -> None:
     """Ask glibc to keep freed memory for reuse instead of handing it back to the kernel after every chunk.
 
     Scoring a chunk allocates and frees the same few hundred MiB of numpy arrays every time; by default glibc
