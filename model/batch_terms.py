@@ -308,8 +308,9 @@ def _spaced_words(texts: pa.Array) -> pa.Array:
     ascii_mask = pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
     # ASCII rows: one table look-up per byte lower-cases and blanks out non-word characters.
     offsets, data = _buffers(texts)
+    spaced_bytes = data[offsets[0] : offsets[-1]].tobytes().translate(_ascii_table().tobytes())  # C, byte by byte
     spaced = pa.LargeStringArray.from_buffers(
-        len(texts), pa.py_buffer(offsets - offsets[0]), pa.py_buffer(_ascii_table()[data[offsets[0] : offsets[-1]]])
+        len(texts), pa.py_buffer(offsets - offsets[0]), pa.py_buffer(spaced_bytes)
     )
     if ascii_mask.all():
         return spaced
@@ -371,7 +372,7 @@ def _is_word(points: np.ndarray) -> np.ndarray:
     table = _bmp_word_table()
     inside = points < len(table)
     words = np.zeros(len(points), dtype=bool)
-    words[inside] = table[points[inside]]
+    words[inside] = np.take(table, points[inside])
     if not inside.all():
         above = points[~inside]
         distinct = np.unique(above)

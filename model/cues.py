@@ -328,7 +328,7 @@ def _byte_counts(array: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np
     if not len(starts):
         return fields[0], fields[1], fields[2], fields[3]
     if int(lengths.max()) < 1 << _FIELD_BITS:  # no field can overflow into the next
-        sums = np.add.reduceat(table[data], starts)
+        sums = np.add.reduceat(np.take(table, data), starts)
         mask = np.uint64((1 << _FIELD_BITS) - 1)
         for k in range(4):
             fields[k, filled] = (sums >> np.uint64(_FIELD_BITS * k)) & mask
