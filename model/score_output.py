@@ -136,7 +136,8 @@ class SpoolOutput:
         if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(table, temporary)
+            # Parts are only read back by a resumed job; statistics are for readers of the joined output.
+            pq.write_table(table, temporary, write_statistics=False)
         else:
             with temporary.open("wb") as sink:
                 write_table(table, sink, self.fmt, header=index == 0)

@@ -142,10 +142,10 @@ class ChunkScorer:
         actions = np.full(n, None, dtype=object)
         parents_not_found = 0
         if len(rows):
-            take = pa.array(rows)
-            probabilities, parents_not_found = self._probabilities(
-                batch, texts.take(take), article_ids.take(take), rows
-            )
+            if len(rows) < n:
+                take = pa.array(rows)
+                texts, article_ids = texts.take(take), article_ids.take(take)
+            probabilities, parents_not_found = self._probabilities(batch, texts, article_ids, rows)
             predicted = np.argmax(probabilities, axis=1)
             labels[rows] = np.asarray(self.bundle.labels, dtype=object)[predicted]
             actions[rows] = self.bundle.actions(probabilities)
@@ -226,14 +226,16 @@ class ChunkScorer:
         parent_rows = np.full(n, -1, dtype=np.int64)
         if batch.parent_ids is None:
             return parent_rows, comments[:0], 0
-        take = pa.array(rows)
-        parent_ids = as_text_array(batch.parent_ids).take(take)
+        parent_ids = as_text_array(batch.parent_ids)
+        if n < len(parent_ids):
+            parent_ids = parent_ids.take(pa.array(rows))
         has_parent = pc.fill_null(pc.not_equal(parent_ids, ""), False).to_numpy(zero_copy_only=False)
         if not has_parent.any():
             return parent_rows, comments[:0], 0
         if batch.comment_ids is not None:
             # A parent id only counts under the same article: keys are (article, comment); first match wins.
-            comment_keys = _keys(article_ids, as_text_array(batch.comment_ids).take(take))
+            comment_ids = as_text_array(batch.comment_ids)
+            comment_keys = _keys(article_ids, comment_ids.take(pa.array(rows)) if n < len(comment_ids) else comment_ids)
             found = pc.index_in(_keys(article_ids, parent_ids), value_set=comment_keys)
             parent_rows = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
             parent_rows[~has_parent] = -1
