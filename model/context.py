@@ -5,6 +5,11 @@ comments, 500 times. The context keeps the article's vectors, the sum, squared n
 vectors seen so far (the thread features only need those), and the most recent comment vectors by id, so a
 reply can name a parent from an earlier call. Everything a call reads is taken under one lock, so concurrent
 calls see a consistent thread.
+
+The sum is kept in two sorted parts, a large one and a recent one: a call adds its comments to the recent part
+(a copy the size of that part) and folds it into the large one only past a few thousand entries, so a
+busy thread of 100,000 comments does not copy its whole sum on every call. Parts are never changed once
+published: a snapshot stays valid while later calls add to the thread.
 """
 
 from __future__ import annotations
@@ -32,22 +37,44 @@ class CsrRows(Protocol):
 MAX_REMEMBERED = 5000
 
 
+#: The recent part of a thread's sum is folded into the large part past this size: per call, the copy of the recent
+#: part and the large part's copy spread over the calls between two folds are then both a few thousand entries.
+_RECENT_MAX_ENTRIES = 16384
+
+SparseVector = tuple[np.ndarray, np.ndarray]  # sorted distinct term ids, values
+
+
 @dataclass(frozen=True)
 class ThreadState:
-    """A snapshot of a thread: the sum of its comment vectors (sorted term ids and values), that sum's squared
-    norm and its product with the background vector (when the context has one), and the thread's size."""
+    """A snapshot of a thread: the sum of its comment vectors as sparse parts (sorted term ids and values; the
+    sum is their total), that sum's squared norm and its product with the background vector (when the context
+    has one), and the thread's size."""
 
-    indices: np.ndarray
-    data: np.ndarray
+    parts: tuple[SparseVector, ...]
     squared_norm: float
     background_dot: float
     count: int
     width: int
 
     @property
+    def indices(self) -> np.ndarray:
+        return self._combined()[0]
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._combined()[1]
+
+    @property
     def vector_sum(self) -> sp.csr_matrix:
         """The sum as a 1 × F sparse row."""
-        return sp.csr_matrix((self.data, self.indices, np.array([0, len(self.data)])), shape=(1, self.width))
+        indices, data = self._combined()
+        return sp.csr_matrix((data, indices, np.array([0, len(data)])), shape=(1, self.width))
+
+    def _combined(self) -> SparseVector:
+        indices, data = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
+        for part_indices, part_data in self.parts:
+            indices, data = _merged(indices, data, part_indices, part_data)
+        return indices, data
 
 
 @dataclass
@@ -59,8 +86,8 @@ class ArticleContext:
     body_vector: sp.csr_matrix
     #: The model's background vector (the average training comment); the thread keeps its product with it.
     background: np.ndarray | None = field(default=None, repr=False)
-    _sum_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32), repr=False)
-    _sum_data: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64), repr=False)
+    _large: SparseVector = field(default_factory=lambda: _empty(), repr=False)
+    _recent: SparseVector = field(default_factory=lambda: _empty(), repr=False)
     _sum_squared: float = 0.0
     _sum_background: float = 0.0
     _count: int = 0
@@ -95,8 +122,9 @@ class ArticleContext:
     def thread_state(self) -> ThreadState:
         """The thread as of now (a consistent snapshot; later `remember` calls do not change it)."""
         with self._lock:
-            return ThreadState(indices=self._sum_indices, data=self._sum_data, squared_norm=self._sum_squared,
-                               background_dot=self._sum_background, count=self._count, width=self.width)
+            parts = tuple(part for part in (self._large, self._recent) if len(part[0]))
+            return ThreadState(parts=parts, squared_norm=self._sum_squared, background_dot=self._sum_background,
+                               count=self._count, width=self.width)
 
     def remember(self, comment_ids: Sequence[str], vectors: CsrRows) -> None:
         """Add comments to the thread: their vectors join the sum and become available as parents.
@@ -121,24 +149,38 @@ class ArticleContext:
                 unique, inverse = np.unique(np.concatenate(pieces_indices), return_inverse=True)
                 new_indices = unique
                 new_data = np.bincount(inverse, weights=np.concatenate(pieces_data), minlength=len(unique))
-            self._sum_indices, self._sum_data, squared_change = _merged(
-                self._sum_indices, self._sum_data, new_indices, new_data
-            )
-            # Kept up to date per change (cost follows the new comments, not the thread), not recomputed per read.
-            self._sum_squared += squared_change
+            # ||sum + new||² = ||sum||² + 2 sum·new + ||new||²: kept up to date per change (the cost follows the
+            # new comments, not the thread) instead of recomputed per read.
+            cross = sum(_dot(part, (new_indices, new_data)) for part in (self._large, self._recent))
+            self._sum_squared += 2.0 * cross + float(new_data @ new_data)
             if self.background is not None:
                 self._sum_background += float(self.background[new_indices] @ new_data)
+            self._recent = _merged(*self._recent, new_indices, new_data)
+            if len(self._recent[0]) > _RECENT_MAX_ENTRIES:
+                self._large, self._recent = _merged(*self._large, *self._recent), _empty()
             self._count += len(added)
             while len(self._known) > MAX_REMEMBERED:
                 self._known.popitem(last=False)
 
 
-def _merged(indices: np.ndarray, data: np.ndarray, new_indices: np.ndarray, new_data: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Sorted sparse vector (indices, data) plus a sorted vector of distinct entries, as new arrays (snapshots
-    stay valid), and how much the squared norm changed.
+def _empty() -> SparseVector:
+    return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
 
-    Costs O(len(new) · log len(indices)) plus one copy, not a re-sort of the whole thread sum.
+
+def _dot(left: SparseVector, right: SparseVector) -> float:
+    """Dot product of two sorted sparse vectors."""
+    if len(left[0]) == 0 or len(right[0]) == 0:
+        return 0.0
+    positions = np.minimum(np.searchsorted(left[0], right[0]), len(left[0]) - 1)
+    hit = left[0][positions] == right[0]
+    return float(left[1][positions[hit]] @ right[1][hit])
+
+
+def _merged(indices: np.ndarray, data: np.ndarray, new_indices: np.ndarray, new_data: np.ndarray) -> SparseVector:
+    """Sorted sparse vector (indices, data) plus a sorted vector of distinct entries, as new arrays (snapshots
+    stay valid).
+
+    Costs O(len(new) · log len(indices)) plus one copy, not a re-sort.
     """
     positions = np.searchsorted(indices, new_indices)
     if len(indices):
@@ -146,14 +188,11 @@ def _merged(indices: np.ndarray, data: np.ndarray, new_indices: np.ndarray, new_
     else:
         found = np.zeros(len(new_indices), dtype=bool)
     at = positions[found]
-    before = data[at]
-    after = before + new_data[found]
     missing = ~found
-    squared_change = float(after @ after - before @ before) + float(new_data[missing] @ new_data[missing])
     data = data.copy()
-    data[at] = after
+    data[at] += new_data[found]
     if not missing.any():
-        return indices, data, squared_change
+        return indices, data
     # Insert the new terms: each lands after as many new terms as come before it.
     targets = positions[missing] + np.arange(int(missing.sum()))
     size = len(indices) + len(targets)
@@ -165,4 +204,4 @@ def _merged(indices: np.ndarray, data: np.ndarray, new_indices: np.ndarray, new_
     merged_data[targets] = new_data[missing]
     merged_indices[keep] = indices
     merged_data[keep] = data
-    return merged_indices, merged_data, squared_change
+    return merged_indices, merged_data

@@ -150,15 +150,17 @@ class SmallBatchFeatures:
         for group, context in enumerate(contexts):
             state = context.thread_state()
             counts[group] += state.count
-            if len(state.indices) == 0:
+            if not state.parts:
                 continue
             if n_groups == 1:
                 selected, in_group = slice(None), slice(None)
             else:
                 selected, in_group = entry_groups == group, batch_groups == group
-            dot += _dots(entry_rows[selected], indices[selected], data[selected], state.indices, state.data, n)
-            cross = _dots(np.zeros(len(batch_indices[in_group]), dtype=np.int64), batch_indices[in_group],
-                          batch_data[in_group], state.indices, state.data, 1)[0]
+            cross = 0.0
+            for part_indices, part_data in state.parts:
+                dot += _dots(entry_rows[selected], indices[selected], data[selected], part_indices, part_data, n)
+                cross += _dots(np.zeros(len(batch_indices[in_group]), dtype=np.int64), batch_indices[in_group],
+                               batch_data[in_group], part_indices, part_data, 1)[0]
             total_squared[group] += state.squared_norm + 2.0 * cross
             total_background[group] += (state.background_dot if context.background is not None
                                         else float(self._background[state.indices] @ state.data))
