@@ -2,8 +2,8 @@
 
 Articles are written synchronously (PUT answers after the commit). Classified comments are written behind the
 request by one writer thread, in one transaction per 0.1 s: the comment-posting path should not wait for a
-disk commit, and losing the last few comments in a crash only costs thread context, never a decision. `flush()` waits for
-the writer, so a context rebuilt from the database sees every comment classified before it.
+disk commit, and losing the last few comments in a crash only costs thread context, never a decision.
+`flush()` waits for the writer, so a context rebuilt from the database sees every comment classified before it.
 
 One connection, guarded by a lock: the service's database work is small and rare next to classification, and
 one connection keeps SQLite's threading rules simple. WAL lets other worker processes read while one writes.

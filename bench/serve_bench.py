@@ -1,11 +1,12 @@
-"""Load-test POST /classify of our service against the naive endpoint, in the same run, from loopback.
+"""Load-test POST /classify of our service against naive endpoints, in the same run, from loopback.
 
-Starts the servers with the same number of worker processes (ours with `moderate serve`, the naive ones from
-bench/serve_naive.py under uvicorn: "naive" serves our own fitted pipeline, "tfidf" a comment-only
-TfidfVectorizer + LogisticRegression fitted here on data/labeled), then drives each with wrk (a C load generator: closed loop, one thread,
-N connections, so the client costs little of the two cores) for single-comment and 50-comment requests at
-each concurrency. Request bodies are real comments from data/labeled with their article inline; every comment
-id is unique. Reports requests/s, p50 and p99 for both and the ratio, and writes bench/out/serve.json.
+Starts the servers with the same number of worker processes (ours with `moderate serve`, the naive ones
+from bench/serve_naive.py under uvicorn: "naive" serves our own fitted pipeline, "tfidf" a comment-only
+TfidfVectorizer + LogisticRegression fitted here on data/labeled), then drives each with wrk (a C load
+generator: closed loop, one thread, N connections, so the client costs little of the two cores) for
+single-comment and 50-comment requests at each concurrency. Request bodies are real comments from data/labeled
+with their article inline; every comment id is unique. Reports requests/s, p50 and p99 for each server and the
+ratios, and writes bench/out/serve.json.
 
     .venv/bin/python bench/serve_bench.py                      # 10 s per run, about 5 minutes
     .venv/bin/python bench/serve_bench.py --duration 3 --concurrency 8 --sizes 1   # a quick look

@@ -29,9 +29,14 @@ from model.types import Article
 class CsrRows(Protocol):
     """Rows of term vectors in CSR layout: a scipy CSR matrix or a `model.small_batch.TermRows`."""
 
-    indptr: np.ndarray
-    indices: np.ndarray
-    data: np.ndarray
+    @property
+    def indptr(self) -> np.ndarray: ...
+    @property
+    def indices(self) -> np.ndarray: ...
+    @property
+    def data(self) -> np.ndarray: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
 
 #: Comments per article whose vectors are kept for parent look-ups; older ones still count in the thread sum.
 MAX_REMEMBERED = 5000

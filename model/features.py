@@ -280,10 +280,7 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             return np.zeros((0, len(self._dense_names())))
         distinct = measures.distinct
         repeated = 1.0 - distinct / np.maximum(measures.term_totals, 1.0)
-        if self.context:
-            columns = _context_columns(measures, repeated)
-        else:
-            columns = [np.log1p(distinct), repeated]
+        columns = _context_columns(measures, repeated) if self.context else [np.log1p(distinct), repeated]
         if self.cues:
             columns.append(spam_cues(texts))
         return np.column_stack(columns)
@@ -347,8 +344,13 @@ class ContextMeasures:
 
     @classmethod
     def empty(cls, n: int, distinct: np.ndarray, term_totals: np.ndarray) -> ContextMeasures:
-        zeros = [np.zeros(n) for _ in range(13)]
-        return cls(distinct, term_totals, *zeros)
+        def zeros() -> np.ndarray:
+            return np.zeros(n)
+
+        return cls(distinct=distinct, term_totals=term_totals, sim_title=zeros(), sim_body=zeros(),
+                   shared_article=zeros(), is_reply=zeros(), sim_parent=zeros(), shared_parent=zeros(),
+                   parent_sim_article=zeros(), own_squared=zeros(), own_background=zeros(), thread_dot=zeros(),
+                   thread_squared=zeros(), thread_background=zeros(), thread_count=zeros())
 
 
 def _context_columns(m: ContextMeasures, repeated: np.ndarray) -> list[np.ndarray]:

@@ -1,8 +1,10 @@
 """The terms of a text and their hash buckets, exactly as the bundle's HashingVectorizer computes them.
 
 `term_analyzer(hasher)` is the hasher's own analyzer (lower-case, token pattern, word n-grams) for the
-configurations this project uses, without scikit-learn's per-call wrapping, which costs more than the work for a
-short comment; any other configuration gets `hasher.build_analyzer()` itself. scikit-learn hashes each term's UTF-8 bytes with MurmurHash3 (x86, 32-bit, seed 0) and takes the bucket
+configurations this project uses, without scikit-learn's per-call wrapping, which costs more than the work
+for a short comment; any other configuration gets `hasher.build_analyzer()` itself.
+
+scikit-learn hashes each term's UTF-8 bytes with MurmurHash3 (x86, 32-bit, seed 0) and takes the bucket
 `abs(h) % n_features` (for h = -2**31 it defines the same value). Words repeat across comments, so a dict
 look-up replaces most hashes; the cache is cleared when it fills, which keeps memory bounded under any input.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import pairwise
 
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
@@ -55,6 +58,6 @@ def term_analyzer(hasher: HashingVectorizer) -> Callable[[str], list[str]]:
 
     def unigrams_and_bigrams(text: str) -> list[str]:
         tokens: list[str] = find_tokens(text.lower())
-        return tokens + [f"{first} {second}" for first, second in zip(tokens, tokens[1:])]
+        return tokens + [f"{first} {second}" for first, second in pairwise(tokens)]
 
     return unigrams_and_bigrams

@@ -163,7 +163,8 @@ def score(
     ] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk.")] = 20_000,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, max=256, help="Worker processes (default: one per core).")
+        int | None,
+        typer.Option("--workers", min=1, max=256, help="Scoring processes, this one included (default: one per core)."),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into the same output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

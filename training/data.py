@@ -103,7 +103,7 @@ def validate_articles(table: Table) -> pd.DataFrame:
             first = first_line[article_id]
             _fail(table, record, "article_id", f"duplicate id {article_id!r} (first at {table.unit} {first})")
         first_line[article_id] = record.line
-        row = {
+        row: dict[str, Any] = {
             "article_id": article_id,
             "title": _text_field(table, record, "title", required=True),
             "body": _text_field(table, record, "body", required=False),
@@ -142,8 +142,8 @@ def validate_comments(table: Table, article_ids: set[str], articles_name: str) -
         if parent_id:
             pending_parents.append((record, parent_id, article_id))
         seen[comment_id] = (record.line, article_id)
-        row = {"comment_id": comment_id, "article_id": article_id, "parent_id": parent_id, "text": text,
-               "label": label}
+        row: dict[str, Any] = {"comment_id": comment_id, "article_id": article_id, "parent_id": parent_id,
+                               "text": text, "label": label}
         for column in COMMENT_OPTIONAL:
             row[column] = _text_field(table, record, column, required=False)
         row["line"] = record.line

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -265,8 +266,8 @@ def _omp_fold(frame: pd.DataFrame, y: np.ndarray, fold_of: np.ndarray, k: int,
     for name, params in (("ours", text_only), ("default", TrainingConfig().pipeline_params())):
         pipeline = fast_solver(make_pipeline(**params))
         matrix = pipeline.named_steps["features"].fit(frame[train]).transform(frame)
-        own = _bagged_logits(lambda rows, p=pipeline, m=matrix: clone(p[1:]).fit(m[rows], labels[rows]),
-                             lambda model, rows, m=matrix: class_scores(model, m[rows], OFF_TOPIC), groups)
+        own = _bagged_logits(partial(_fit_rows, pipeline[1:], matrix, labels),
+                             partial(_score_rows, matrix), groups)
         if name == "ours":
             parent = np.maximum(parent_row, 0)
             same_model = (parent_row >= 0) & (groups[parent] == groups)
@@ -290,6 +291,14 @@ def _omp_fold(frame: pd.DataFrame, y: np.ndarray, fold_of: np.ndarray, k: int,
     naive = make_baseline_pipeline().fit(frame[train], labels[train])
     out["baseline_argmax"] = class_scores(naive, frame[test], OFF_TOPIC) >= 0.5
     return out
+
+
+def _fit_rows(classifier: Any, matrix: Any, labels: np.ndarray, rows: np.ndarray) -> Any:
+    return clone(classifier).fit(matrix[rows], labels[rows])
+
+
+def _score_rows(matrix: Any, model: Any, rows: np.ndarray) -> np.ndarray:
+    return class_scores(model, matrix[rows], OFF_TOPIC)
 
 
 def _bagged_logits(fit: Callable[[np.ndarray], Any], score: Callable[[Any, np.ndarray], np.ndarray],

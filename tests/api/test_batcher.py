@@ -41,7 +41,9 @@ async def submit_together(batcher: MicroBatcher, bundle: ModelBundle, context: o
         batcher.stop()
 
 
-def test_requests_queued_together_are_one_model_call_with_the_same_answers(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
+def test_requests_queued_together_are_one_model_call_with_the_same_answers(
+    tiny_bundle: ModelBundle, batcher_options: dict[str, int],
+) -> None:
     calls: list[int] = []
     batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n), **batcher_options)
     requests = requests_of("a", [1, 3, 2])
@@ -54,7 +56,9 @@ def test_requests_queued_together_are_one_model_call_with_the_same_answers(tiny_
     assert [r["reasons"] for r in results] == [e.reasons for e in expected]
 
 
-def test_a_bad_request_fails_alone_and_names_its_own_field(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
+def test_a_bad_request_fails_alone_and_names_its_own_field(
+    tiny_bundle: ModelBundle, batcher_options: dict[str, int],
+) -> None:
     batcher = MicroBatcher(max_comments=64, **batcher_options)
     good = requests_of("g", [2, 1])
     bad = [Comment("b0", "Fine text"), Comment("b1", "\u200b \u200b")]  # empty once normalised
@@ -69,7 +73,9 @@ def test_a_bad_request_fails_alone_and_names_its_own_field(tiny_bundle: ModelBun
     assert json.loads(answers[3])["results"][0]["id"] == "o0"
 
 
-def test_requests_that_do_not_join_the_thread_are_not_merged(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
+def test_requests_that_do_not_join_the_thread_are_not_merged(
+    tiny_bundle: ModelBundle, batcher_options: dict[str, int],
+) -> None:
     calls: list[int] = []
     batcher = MicroBatcher(max_comments=64, on_batch=lambda n, _: calls.append(n), **batcher_options)
     requests = requests_of("n", [1, 2])
@@ -82,7 +88,9 @@ def test_requests_that_do_not_join_the_thread_are_not_merged(tiny_bundle: ModelB
             pytest.approx(e.scores, abs=1e-6) for e in alone]
 
 
-def test_batches_respect_the_comment_limit(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
+def test_batches_respect_the_comment_limit(
+    tiny_bundle: ModelBundle, batcher_options: dict[str, int],
+) -> None:
     calls: list[int] = []
     batcher = MicroBatcher(max_comments=4, on_batch=lambda n, _: calls.append(n), **batcher_options)
     answers = asyncio.run(submit_together(batcher, tiny_bundle, tiny_bundle.article_context(ARTICLE),
@@ -104,7 +112,9 @@ class FailingBundle:
         return self.bundle.classify_many(jobs, **options)  # type: ignore[arg-type]
 
 
-def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(tiny_bundle: ModelBundle, batcher_options: dict[str, int]) -> None:
+def test_an_unexpected_error_answers_that_request_and_the_batcher_keeps_going(
+    tiny_bundle: ModelBundle, batcher_options: dict[str, int],
+) -> None:
     batcher = MicroBatcher(max_comments=64, **batcher_options)
     failing = FailingBundle(tiny_bundle)
     context = tiny_bundle.article_context(ARTICLE)
