@@ -156,7 +156,8 @@ class ModelBundle:
         texts = [text for job_texts in texts_per_job for text in job_texts]
         links = _link_comments(listed, positions_per_job)
         if self._small is not None and len(texts) <= SMALL_BATCH_MAX:
-            vectors, terms, dense = self._small_batch_parts(texts, links)
+            vectors, dense = self._small_batch_parts(texts, links)
+            terms: sp.csr_matrix | TermRows = vectors
         else:
             vectors, totals = self._features.vectorize(texts)
             terms, dense = self._features.transform_parts(self._batch(links, texts, vectors, totals))
@@ -186,8 +187,8 @@ class ModelBundle:
             ])
         return results
 
-    def _small_batch_parts(self, texts: list[str], links: _Links) -> tuple[TermRows, TermRows, np.ndarray]:
-        """(vectors, terms, scaled dense) through `model.small_batch`, for the few comments of a request."""
+    def _small_batch_parts(self, texts: list[str], links: _Links) -> tuple[TermRows, np.ndarray]:
+        """(term vectors, scaled dense block) through `model.small_batch`, for the few comments of a request."""
         assert self._small is not None
         vectors, totals = self._small.vectorize(texts)
         parents: list[Parent | None] = []
@@ -201,7 +202,7 @@ class ModelBundle:
                 parents.append(None)
         measures = self._small.measures(vectors, totals, links.groups, links.contexts, parents)
         dense = self._features.scale_dense(self._features.dense_columns(measures, texts))
-        return vectors, vectors, dense
+        return vectors, dense
 
     def _batch(self, links: _Links, texts: list[str], vectors: sp.csr_matrix, totals: np.ndarray) -> ContextBatch:
         """One ContextBatch for all jobs: a thread group per distinct context, known parents appended."""
