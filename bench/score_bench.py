@@ -91,7 +91,7 @@ def naive_command(workdir: Path, dump: Path) -> list[str]:
 
 
 def ours_command(dump: Path, articles: Path, model: Path, output: Path, workers: int | None) -> list[str]:
-    command = [sys.executable, "-m", "training.cli", "score", str(dump), "--articles", str(articles),
+    command = [sys.executable, "-m", "moderate.cli", "score", str(dump), "--articles", str(articles),
                "-o", str(output), "--model", str(model), "--quiet"]
     return command + (["--workers", str(workers)] if workers else [])
 

@@ -40,13 +40,13 @@ def main() -> None:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from model.batch_terms import normalize_batch, word_counts
+    from batch.job import BatchPreparer, _joined, dump_schema, output_schema
+    from batch.readers.csv_reader import CsvDump
+    from batch.scorer import ChunkScorer
     from model.bundle import ModelBundle
     from model.cues import spam_cues
-    from model.dumps import CsvDump
-    from model.score_job import BatchPreparer, _joined, dump_schema, output_schema
-    from model.scoring import ChunkScorer
-    from training.score_cli import load_articles
+    from model.fast.batch_terms import normalize_batch, word_counts
+    from moderate.score import load_articles
 
     dump_path = args.dump / "comments.csv"
     bundle = ModelBundle.load(args.model)
@@ -69,8 +69,8 @@ def main() -> None:
     stage("prepare batches (columns, parents from earlier chunks)",
           lambda: [BatchPreparer(articles, 200_000).prepare(chunk) for chunk in chunks])
     texts = [normalize_batch(b.texts) for b in batches]
-    stage("  normalise texts (model.batch_terms)", lambda: [normalize_batch(b.texts) for b in batches])
-    stage("  hash words and bigrams (model.batch_terms)", lambda: [word_counts(t, features.hasher_) for t in texts])
+    stage("  normalise texts (model.fast.batch_terms)", lambda: [normalize_batch(b.texts) for b in batches])
+    stage("  hash words and bigrams (batch_terms)", lambda: [word_counts(t, features.hasher_) for t in texts])
     stage("  core: spam cues (model.cues.spam_cues)", lambda: [spam_cues(t.to_pylist()) for t in texts])
     scorer = ChunkScorer(bundle)
     scored = [scorer.score(b) for b in batches]

@@ -121,7 +121,7 @@ def soak(args: argparse.Namespace, articles: list[dict[str, str]], texts: dict[s
     base = f"http://127.0.0.1:{port}"
     log_path = folder / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATE_")}
-    command = [sys.executable, "-m", "training.cli", "serve", "--model", str(args.model), "--port", str(port),
+    command = [sys.executable, "-m", "moderate.cli", "serve", "--model", str(args.model), "--port", str(port),
                "--database", str(folder / "soak.sqlite3"), "--workers", str(args.workers)]
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

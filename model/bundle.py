@@ -34,9 +34,9 @@ from model.actions import Thresholds, decide_actions
 from model.context import ArticleContext
 from model.errors import BundleError, BundleIntegrityError, BundleNotFoundError, ClassifyError
 from model.explain import Explainer
+from model.fast.small_batch import SMALL_BATCH_MAX, Parent, SmallBatchFeatures, TermRows
+from model.fast.small_batch import supports as small_batch_supports
 from model.features import CommentContextFeatures, ContextBatch
-from model.small_batch import SMALL_BATCH_MAX, Parent, SmallBatchFeatures, TermRows
-from model.small_batch import supports as small_batch_supports
 from model.text import normalize_text
 from model.types import Article, Classification, Comment
 
@@ -188,7 +188,7 @@ class ModelBundle:
         return results
 
     def _small_batch_parts(self, texts: list[str], links: _Links) -> tuple[TermRows, np.ndarray]:
-        """(term vectors, scaled dense block) through `model.small_batch`, for the few comments of a request."""
+        """(term vectors, scaled dense block) through `model.fast.small_batch`, for the few comments of a request."""
         assert self._small is not None
         vectors, totals = self._small.vectorize(texts)
         parents: list[Parent | None] = []

@@ -27,7 +27,7 @@ from model.types import Article
 
 
 class CsrRows(Protocol):
-    """Rows of term vectors in CSR layout: a scipy CSR matrix or a `model.small_batch.TermRows`."""
+    """Rows of term vectors in CSR layout: a scipy CSR matrix or a `model.fast.small_batch.TermRows`."""
 
     @property
     def indptr(self) -> np.ndarray: ...

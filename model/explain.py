@@ -67,7 +67,7 @@ class Explainer:
                                                     dense_contributions[rows, columns].tolist(),
                                                     dense[rows, columns].tolist(), strict=True):
             candidates[row].append((contribution, column, value))
-        known_terms = getattr(terms, "terms", None)  # (terms, buckets) per row, from model.small_batch
+        known_terms = getattr(terms, "terms", None)  # (terms, buckets) per row, from model.fast.small_batch
         return [
             self._describe(sorted(row, key=_strength, reverse=True)[: self.max_reasons], texts[i],
                            known_terms[i] if known_terms is not None else None)

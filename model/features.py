@@ -274,7 +274,7 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         """The unscaled dense block (one column per name in `dense_names_`) from per-comment measures.
 
         Shared by the batch path (`_dense`, measures gathered with sparse matrices) and the small-batch path
-        of the service (`model.small_batch`, measures gathered from raw arrays), so the formulas exist once.
+        of the service (`model.fast.small_batch`, measures gathered from raw arrays), so the formulas exist once.
         """
         if len(texts) == 0:
             return np.zeros((0, len(self._dense_names())))

@@ -1,7 +1,7 @@
 """Read a small table (CSV, JSON Lines or Parquet, chosen by extension) as records that know their line.
 
 Used where every row must be validated and every error must name its place: labeled training data and article
-files. Whole-file reads are fine here; batch scoring of large dumps streams instead (`model.dumps`).
+files. Whole-file reads are fine here; batch scoring of large dumps streams instead (`batch.readers.base`).
 """
 
 from __future__ import annotations
@@ -87,11 +87,8 @@ def decode_utf8(raw: bytes, name: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise DataError(
-            f"invalid UTF-8 (byte 0x{raw[error.start]:02x} at column {column}); save the file as UTF-8",
-            path=name, line=line,
-        ) from None
+        detail = utf8_detail(raw, error, line_start=raw.rfind(b"\n", 0, error.start) + 1)
+        raise DataError(f"invalid UTF-8 ({detail}); save the file as UTF-8", path=name, line=line) from None
 
 
 def _read_csv(path: Path, text: str) -> Table:
@@ -102,7 +99,7 @@ def _read_csv(path: Path, text: str) -> Table:
         header = [h.strip() for h in next(reader)]
     except csv.Error as error:
         raise DataError(f"malformed CSV header ({error})", path=path.name, line=1) from None
-    _check_header(header, path.name)
+    check_header(header, path.name)
     records: list[Record] = []
     line = reader.line_num + 1
     try:
@@ -127,24 +124,38 @@ def _read_jsonl(path: Path, text: str) -> Table:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            message = f"invalid JSON ({error.msg} at column {error.colno})"
-            raise DataError(message, path=path.name, line=number) from None
-        except RecursionError:
-            raise DataError("invalid JSON (nested too deeply)", path=path.name, line=number) from None
-        except ValueError as error:  # e.g. an integer longer than Python converts (4,300 digits)
-            raise DataError(f"invalid JSON ({error})", path=path.name, line=number) from None
-        surrogate = lone_surrogate(line, value)
-        if surrogate is not None:
-            raise DataError(f"invalid JSON (the escape {surrogate} is half a surrogate pair, not a character)",
-                            path=path.name, line=number)
+        value, reason = parse_json_line(line)
+        if reason is not None:
+            raise DataError(reason, path=path.name, line=number)
         if not isinstance(value, dict):
             raise DataError(f"expected a JSON object, found {type(value).__name__}", path=path.name, line=number)
         columns.update(dict.fromkeys(value))
         records.append(Record(number, value))
     return Table(path, tuple(columns), records)
+
+
+def parse_json_line(line: str) -> tuple[Any, str | None]:
+    """(value, None) for one line of JSON Lines, or (None, reason) in the one wording every reader uses.
+
+    Labeled data stops at the reason; a dump being scored puts it in that row's `error` column.
+    """
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as error:
+        return None, f"invalid JSON ({error.msg} at column {error.colno})"
+    except RecursionError:
+        return None, "invalid JSON (nested too deeply)"
+    except ValueError as error:  # e.g. an integer longer than Python converts (4,300 digits)
+        return None, f"invalid JSON ({error})"
+    surrogate = lone_surrogate(line, value)
+    if surrogate is not None:  # valid JSON, but not text that UTF-8 output can hold
+        return None, f"invalid JSON (the escape {surrogate} is half a surrogate pair, not a character)"
+    return value, None
+
+
+def utf8_detail(raw: bytes, error: UnicodeDecodeError, line_start: int = 0) -> str:
+    """'byte 0xe9 at column 11': where a line stops being UTF-8, columns counted from 1 at `line_start`."""
+    return f"byte 0x{raw[error.start]:02x} at column {error.start - line_start + 1}"
 
 
 def lone_surrogate(line: str, value: Any) -> str | None:
@@ -173,7 +184,8 @@ def _read_parquet(path: Path) -> Table:
     return Table(path, tuple(table.column_names), [Record(i + 1, row) for i, row in enumerate(rows)])
 
 
-def _check_header(header: list[str], name: str) -> None:
+def check_header(header: list[str], name: str) -> None:
+    """A header that names a column twice is refused: which of the two would a row's value belong to?"""
     seen: set[str] = set()
     for column in header:
         if column in seen:

@@ -37,7 +37,7 @@ def test_serve_answers_reloads_on_sighup_and_stops_on_sigterm(tiny_bundle_dir: P
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATE_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", "serve", "--model", str(tiny_bundle_dir), "--port", str(port),
+        [sys.executable, "-m", "moderate.cli", "serve", "--model", str(tiny_bundle_dir), "--port", str(port),
          "--database", str(tmp_path / "db.sqlite3")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

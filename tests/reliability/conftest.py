@@ -80,7 +80,7 @@ def running_server(model: Path, database: Path, *, env: dict[str, str] | None = 
     base = f"http://127.0.0.1:{port}"
     log = database.with_suffix(".log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", "serve", "--model", str(model), "--port", str(port),
+        [sys.executable, "-m", "moderate.cli", "serve", "--model", str(model), "--port", str(port),
          "--database", str(database)],
         cwd=PROJECT_ROOT, env={**clean_environment(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -30,9 +30,9 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.settings import Settings
+from moderate.cli import app
 from tests.conftest import PROJECT_ROOT, TINY_ARTICLES, TINY_COMMENTS
 from tests.reliability.conftest import clean_environment, free_port
-from training.cli import app
 
 PYTHON = sys.executable
 COLUMNS = ["comment_id", "article_id", "parent_id", "text"]
@@ -56,7 +56,7 @@ def in_private_mount(script: str, timeout: float = 180) -> subprocess.CompletedP
 
 
 def moderate(*args: str | Path) -> list[str]:
-    return [PYTHON, "-m", "training.cli", *map(str, args)]
+    return [PYTHON, "-m", "moderate.cli", *map(str, args)]
 
 
 def invoke(*args: str | Path) -> tuple[int, str]:

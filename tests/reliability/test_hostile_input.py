@@ -25,11 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from model.dumps import Chunk, open_dump
+from batch.readers import open_dump
+from batch.readers.base import Chunk
 from model.errors import DataError
 from model.labels import LABELS
+from moderate.cli import app
 from tests.reliability.conftest import derandomized, files_opened, property_examples
-from training.cli import app
 from training.data import LabeledData, load_labeled
 
 PROPERTY = settings(max_examples=property_examples(), deadline=None, database=None, derandomize=derandomized(),

@@ -29,9 +29,9 @@ from api.app import create_app
 from api.settings import Settings
 from model.bundle import ModelBundle
 from model.errors import BundleIntegrityError
+from moderate.cli import app as cli
 from tests.conftest import PROJECT_ROOT
 from tests.reliability.conftest import files_opened, running_server
-from training.cli import app as cli
 
 API_KEY = "s3cret-key-for-tests-0123456789"
 ARTICLE = {"id": "budget", "title": "Council passes city budget", "body": "Taxes rise 3 percent."}

@@ -1,6 +1,6 @@
 """Run a batch-scoring job: read a dump in chunks, score them on every core, write them in order.
 
-    reader (this process) -> chunks -> worker processes (`model.score_workers`) -> writer (this process)
+    reader (this process) -> chunks -> worker processes (`batch.workers`) -> writer (this process)
                                     -> this process, for the chunks the workers have no room for
 
 With `workers` = N, N processes score: N - 1 worker processes, and this process, which also reads and writes
@@ -14,7 +14,7 @@ comment id), so that a reply whose parent sits in an earlier chunk is still scor
 older parent is treated as unknown (the row is scored as a top-level comment and counted as "parent not
 found").
 
-Resuming (`resume=True`) skips the chunks already written (see `model.score_output`); the chunks before that
+Resuming (`resume=True`) skips the chunks already written (see `batch.output`); the chunks before that
 point are read again, without scoring, only to rebuild the parent memory, so a resumed job writes the same rows
 as an uninterrupted one.
 """
@@ -32,17 +32,23 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batch.readers.base import DEFAULT_CHUNK_ROWS, Chunk, Dump, text_column
+from batch.scorer import (
+    SCORE_COLUMNS,
+    SCORE_SCHEMA,
+    ChunkScorer,
+    CommentBatch,
+    Counts,
+    ScoredBatch,
+    score_safely,
+)
+from batch.workers import keep_freed_memory, start_workers
+from batch.workers import score as score_in_worker
 from model.bundle import ModelBundle
-from model.dumps import DEFAULT_CHUNK_ROWS, Chunk, Dump, Problem, text_column
-from model.errors import ModerationError
-from model.score_workers import keep_freed_memory, start_workers
-from model.score_workers import score as score_in_worker
-from model.scoring import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts, ScoredBatch, empty_scores
 from model.types import Article
 
 #: Comments remembered (by article and id) so that replies in later chunks find their parent's text.
 DEFAULT_PARENT_MEMORY = 200_000
-SCORING_FAILED = "scoring failed"
 
 Progress = Callable[[int, float | None], None]
 
@@ -98,7 +104,7 @@ def score_dump(
 ) -> JobSummary:
     """Score every row of `dump` into `output`; see the module docstring for order, memory and resuming.
 
-    With `options.workers` > 1, `pool` may bring the workers already started (`model.score_workers`; the
+    With `options.workers` > 1, `pool` may bring the workers already started (`batch.workers`; the
     caller shuts it down); otherwise they are started here.
     """
     options = options or JobOptions()
@@ -160,14 +166,6 @@ def _chunks_to_score(
 
 def _joined(inputs: pa.Table, scores: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([*inputs.columns, *scores.columns], schema=schema)
-
-
-def score_safely(scorer: ChunkScorer, batch: CommentBatch) -> ScoredBatch:
-    """Score a batch; if scoring itself fails, every row of the batch says why and the job goes on."""
-    try:
-        return scorer.score(batch)
-    except (ModerationError, ValueError, ArithmeticError, MemoryError, pa.ArrowException) as error:
-        return empty_scores(len(batch), Problem(SCORING_FAILED, f"{SCORING_FAILED}: {type(error).__name__}: {error}"))
 
 
 def _score_in_pool(

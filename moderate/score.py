@@ -1,7 +1,8 @@
-"""The `moderate score` command's work: check the arguments, run the job, show progress and the summary.
+"""`moderate score`: its options, the checks on them, the job, its progress and the summary.
 
-Kept beside `training/cli.py` (which only declares the command) so the command line stays one screen long.
-Progress and the summary go to stderr, so `-o -` can stream the scored rows to stdout.
+click checks the choices (formats come from `batch.formats`, the names the readers and writers are keyed by)
+and refuses options the chosen engine cannot honour, before anything heavy is imported. Progress and the
+summary go to stderr, so `-o -` can stream the scored rows to stdout.
 """
 
 from __future__ import annotations
@@ -11,25 +12,100 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from model.errors import DataError
+from batch.formats import DUMP_FORMATS, OUTPUT_FORMATS
+from model.errors import DataError, ModerationError
 from model.types import Article
+from moderate.console import DEFAULT_MODEL, ModelOption, console, fail
 
 if TYPE_CHECKING:  # imported where used: the model code takes a second and more to import (see run_local)
     from concurrent.futures import ProcessPoolExecutor
 
-    from model.score_job import JobSummary
-    from model.score_output import SpoolOutput, StreamOutput
-    from model.scoring import Counts
+    from batch.job import JobSummary
+    from batch.output import SpoolOutput, StreamOutput
+    from batch.scorer import Counts
 
 #: Below this input size a job scores in this process: starting worker processes would take longer.
 SMALL_INPUT_BYTES = 8 << 20
+DEFAULT_CHUNK_ROWS = 20_000
+
+InputFormat = Enum("InputFormat", {name: name for name in DUMP_FORMATS}, type=str)  # type: ignore[misc]
+OutputFormat = Enum("OutputFormat", {name: name for name in OUTPUT_FORMATS}, type=str)  # type: ignore[misc]
+#: Options the Dask engine cannot honour: it partitions by file size, writes a Parquet folder, never resumes.
+LOCAL_ONLY_OPTIONS = ("--format", "--output-format", "--chunk-rows", "--workers", "--resume")
+
+
+def score(
+    input: Annotated[str, typer.Argument(help="Dump: .csv, .jsonl, .parquet, WordPress/Disqus .xml, - for stdin "
+                                         "(with --format); dask: a glob.")],
+    articles: Annotated[
+        Path | None, typer.Option("--articles", help="Articles table (article_id, title, body): CSV, JSONL, Parquet.")
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output .csv/.jsonl/.parquet, or - for stdout. "
+                                 "Default: INPUT.scored.<ext>.")
+    ] = None,
+    model: ModelOption = DEFAULT_MODEL,
+    input_format: Annotated[
+        InputFormat | None, typer.Option("--format", help="Input format if not clear from the name.")
+    ] = None,
+    output_format: Annotated[
+        OutputFormat | None, typer.Option("--output-format", help="Default: from the output name; jsonl for stdout.")
+    ] = None,
+    chunk_rows: Annotated[
+        int | None, typer.Option("--chunk-rows", min=1, help=f"Rows per chunk [default: {DEFAULT_CHUNK_ROWS}].")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=256, help="Scoring processes, this one included (default: one per core)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into the same output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    engine: Annotated[Literal["local", "dask"], typer.Option("--engine", help="local (this machine) or dask.")] = (
+        "local"
+    ),
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address (default: start a local cluster).")
+    ] = None,
+) -> None:
+    """Score every comment of a dump: one output row per input row, in order, with label, scores, action, error.
+
+    Rows that cannot be scored (empty text, unknown article, undecodable bytes, a broken line) keep their place
+    and say why in `error`. A summary by label, action and error ends the run.
+
+    Example: moderate score comments.csv --articles articles.csv -o scored.parquet
+    """
+    given = {"--format": input_format is not None, "--output-format": output_format is not None,
+             "--chunk-rows": chunk_rows is not None, "--workers": workers is not None, "--resume": resume}
+    if engine == "dask":
+        refused = [name for name in LOCAL_ONLY_OPTIONS if given[name]]
+        if refused:
+            raise typer.BadParameter(
+                f"cannot honour {', '.join(refused)} (it reads CSV or Parquet globs into a Parquet folder, "
+                "partitioned by size, and does not resume)", param_hint="'--engine dask'",
+            )
+    elif scheduler is not None:
+        raise typer.BadParameter("names a Dask scheduler: use it with --engine dask", param_hint="'--scheduler'")
+    try:
+        if engine == "dask":
+            run_dask(input, articles_path=articles, output=output, model_path=model, scheduler=scheduler,
+                     console=console)
+        else:
+            run_local(Path(input), articles_path=articles, output=output, model_path=model,
+                      input_format=input_format.value if input_format else None,
+                      output_format=output_format.value if output_format else None,
+                      chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS, workers=workers, resume=resume, quiet=quiet,
+                      console=console)
+    except (ModerationError, ValueError, OSError) as error:
+        raise fail(str(error)) from None
 
 
 def load_articles(path: Path | None) -> tuple[dict[str, Article], dict[str, Any] | None]:
@@ -70,7 +146,7 @@ def run_local(
             return run_local(copied, articles_path=articles_path, output=output or "-", model_path=model_path,
                              input_format=input_format, output_format=output_format, chunk_rows=chunk_rows,
                              workers=workers, resume=False, quiet=quiet, console=console)
-    from model.score_workers import start_workers
+    from batch.workers import start_workers
 
     workers = workers or default_workers(input_path)
     # Worker processes first: their start-up (imports, model loading) then runs beside this process's own.
@@ -95,10 +171,10 @@ def _score_file(
     output_format: str | None, chunk_rows: int, workers: int, resume: bool, quiet: bool, console: Console,
     pool: ProcessPoolExecutor | None,
 ) -> tuple[JobSummary, SpoolOutput | StreamOutput]:
-    from model.dumps import open_dump
-    from model.score_job import JobOptions, score_dump
-    from model.score_output import SpoolOutput, StreamOutput
-    from model.score_output import output_format as format_of
+    from batch.job import JobOptions, score_dump
+    from batch.output import SpoolOutput, StreamOutput
+    from batch.output import output_format as format_of
+    from batch.readers import open_dump
 
     dump = open_dump(input_path, input_format)
     articles, fingerprint = load_articles(articles_path)
@@ -128,7 +204,9 @@ def run_dask(
     """Score a CSV/Parquet glob on a Dask cluster into a Parquet folder."""
     import time
 
-    from model.dask_scoring import score_with_dask
+    from batch.dask_engine import require_dask, score_with_dask
+
+    require_dask()
 
     if not output or output == "-":
         raise DataError("--engine dask writes a Parquet folder: give it with -o FOLDER")

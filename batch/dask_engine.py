@@ -28,22 +28,31 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from batch.formats import DASK_FORMATS
+from batch.job import dump_schema
+from batch.readers import open_dump
+from batch.readers.base import DEFAULT_CHUNK_ROWS, Problem, text_column
+from batch.scorer import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts
 from model.bundle import ModelBundle
-from model.dumps import DEFAULT_CHUNK_ROWS, Problem, open_dump, text_column
 from model.errors import DataError
-from model.score_job import dump_schema
-from model.scoring import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts
 from model.types import Article
-
-DASK_FORMATS: tuple[str, ...] = ("csv", "parquet")
 
 
 def dask_input_format(pattern: str) -> str:
     """csv or parquet from the glob's extension (`dumps/*.csv`, `dumps/part-*.parquet`)."""
-    suffix = Path(pattern).suffix.lower()
-    if suffix in (".csv", ".parquet"):
-        return suffix[1:]
+    suffix = Path(pattern).suffix.lower()[1:]
+    if suffix in DASK_FORMATS:
+        return suffix
     raise DataError(f"the dask engine reads CSV or Parquet globs (*.csv, *.parquet); got {pattern!r}")
+
+
+def require_dask() -> None:
+    """Dask is an optional extra (the service and the local engine never need it): say how to get it."""
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise DataError("--engine dask needs Dask, an optional extra: pip install -e '.[dask]'") from None
 
 
 def score_with_dask(
@@ -58,6 +67,7 @@ def score_with_dask(
     partition_rows: int = 200_000,
 ) -> Counts:
     """Score every row of the files matching `pattern` into a Parquet folder; return the counts of the output."""
+    require_dask()
     import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster

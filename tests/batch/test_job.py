@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from model.score_job import ParentMemory
+from batch.job import ParentMemory
 
 
 def test_parent_memory_prefers_the_newest_comment_and_forgets_the_oldest() -> None:

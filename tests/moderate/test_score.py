@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from model.scoring import SCORE_COLUMNS
+from batch.scorer import SCORE_COLUMNS
+from moderate.cli import app
 from tests.conftest import PROJECT_ROOT, TINY_ARTICLES, TINY_COMMENTS
-from tests.model.test_dumps import DISQUS, WXR
-from training.cli import app
+from tests.batch.test_readers import DISQUS, WXR
 
 runner = CliRunner()
 COMMENT_COLUMNS = ["comment_id", "article_id", "parent_id", "text"]
@@ -216,7 +216,7 @@ def test_a_killed_job_resumes_and_writes_what_an_uninterrupted_job_writes(
 
     out = tmp_path / "resumed.csv"
     spool = out.with_name(out.name + ".partial")
-    command = [sys.executable, "-m", "training.cli", "score", str(source), "-o", str(out), *common]
+    command = [sys.executable, "-m", "moderate.cli", "score", str(source), "-o", str(out), *common]
     job = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and job.poll() is None:
@@ -238,10 +238,10 @@ def test_a_killed_job_resumes_and_writes_what_an_uninterrupted_job_writes(
 def test_a_crash_mid_chunk_leaves_a_stray_part_that_resume_writes_again(
     tmp_path: Path, articles_csv: Path, tiny_bundle_dir: Path
 ) -> None:
-    from model.dumps import open_dump
-    from model.score_job import JobOptions, score_dump
-    from model.score_output import SpoolOutput
-    from training.score_cli import load_articles
+    from batch.job import JobOptions, score_dump
+    from batch.output import SpoolOutput
+    from batch.readers import open_dump
+    from moderate.score import load_articles
 
     class CrashingOutput(SpoolOutput):
         """Dies while writing chunk 4: its part half written, its progress line cut short."""
@@ -274,8 +274,8 @@ def test_a_crash_mid_chunk_leaves_a_stray_part_that_resume_writes_again(
 def test_a_spool_joins_the_same_file_whether_or_not_the_job_stopped_between_chunks(tmp_path: Path, fmt: str) -> None:
     """Parquet output is joined as chunks arrive; a resumed spool starts the join again from its parts, also when
     every chunk was written and only the final join is left."""
-    from model.score_output import SpoolOutput
-    from model.scoring import Counts
+    from batch.output import SpoolOutput
+    from batch.scorer import Counts
 
     tables = [pa.table({"text": [f"comment {i}.{j}" for j in range(3)], "n": [i] * 3}) for i in range(4)]
     job = {"input": "dump"}
@@ -354,8 +354,8 @@ def test_dask_engine_writes_what_the_single_process_job_writes(
 
 
 def test_dask_engine_reads_parquet_globs(tmp_path: Path, articles_csv: Path, tiny_bundle_dir: Path) -> None:
-    from model.dask_scoring import score_with_dask
-    from training.score_cli import load_articles
+    from batch.dask_engine import score_with_dask
+    from moderate.score import load_articles
 
     folder = tmp_path / "dump"
     folder.mkdir()
@@ -380,7 +380,6 @@ def test_problems_with_the_command_are_one_line_and_exit_code_1(tmp_path: Path, 
     cases = [
         ([tmp_path / "missing.csv"], "file not found"),
         ([source, "--articles", bad_articles], "articles.csv line 2, field 'title': empty value"),
-        ([source, "--engine", "spark"], "--engine must be local or dask"),
         ([source, "--engine", "dask"], "--engine dask writes a Parquet folder"),
         ([source, "-o", tmp_path / "out.txt"], "cannot tell the output format"),
         ([source, "-o", "-", "--output-format", "parquet"], "cannot stream parquet to stdout"),
@@ -393,3 +392,29 @@ def test_problems_with_the_command_are_one_line_and_exit_code_1(tmp_path: Path, 
         assert result.exit_code == 1, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_choices_and_options_an_engine_cannot_honour_are_usage_errors(tmp_path: Path, tiny_bundle_dir: Path) -> None:
+    source = tmp_path / "comments.csv"
+    comments().to_csv(source, index=False)
+    cases = [
+        ([source, "--engine", "spark"], "'spark' is not one of 'local', 'dask'"),
+        ([source, "--format", "xls"], "'xls' is not one of 'csv', 'jsonl', 'parquet', 'wxr', 'disqus'"),
+        ([source, "--output-format", "xml"], "'xml' is not one of 'csv', 'jsonl', 'parquet'"),
+        ([source, "--scheduler", "tcp://127.0.0.1:8786"], "use it with --engine dask"),
+        *(([source, "--engine", "dask", "-o", tmp_path / "out", *option], f"cannot honour {option[0]}")
+          for option in (["--workers", "2"], ["--chunk-rows", "10"], ["--resume"], ["--format", "csv"],
+                         ["--output-format", "csv"])),
+    ]
+    for args, message in cases:
+        result = score(*args, "--model", tiny_bundle_dir)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in " ".join(result.stderr.replace("│", " ").split()), (args, result.stderr)
+        assert not (tmp_path / "out").exists() and "Traceback" not in result.output
+
+
+def test_the_readers_and_the_command_line_name_the_same_formats() -> None:
+    from batch.formats import DUMP_FORMATS
+    from batch.readers import READERS
+
+    assert tuple(READERS) == DUMP_FORMATS

@@ -1,8 +1,9 @@
 """The `moderate` command line: train, evaluate, score, serve.
 
-It lives in `training/` because it is the one place allowed to reach every layer (training -> model, and the
-`serve` command starts `api/`, imported only inside that command). User-facing failures are one line on
-stderr and exit code 1; nothing here prints a traceback for bad input.
+`moderate/` is the one package allowed to import every other (training, batch, api, model); each command
+imports what it needs inside itself, so `moderate --help` and a usage error answer at once. `moderate score`
+is declared with its work in `moderate.score`. User-facing failures are one line on stderr and exit code 1
+(usage errors, which click reports, exit 2); nothing here prints a traceback for bad input.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from model.errors import ModerationError
-
-DEFAULT_DATA = Path("data/labeled")
-DEFAULT_MODEL = Path("model/artifacts/default")
+from moderate.console import DEFAULT_DATA, DEFAULT_MODEL, ModelOption, console, fail
+from moderate.score import score
 
 app = typer.Typer(
     name="moderate",
@@ -28,17 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-
-ModelOption = Annotated[
-    Path, typer.Option("--model", help="Bundle folder written by `moderate train --out`.", show_default=True)
-]
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one clear line and return the exit to raise."""
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
+app.command()(score)
 
 
 @app.command()
@@ -121,7 +111,7 @@ def serve(
     """
     from pydantic import ValidationError
 
-    from api.app import serve as run_server
+    from api.server import serve as run_server
     from api.settings import Settings
 
     try:
@@ -138,65 +128,6 @@ def serve(
     try:
         run_server(settings, host=host, port=port, workers=workers, access_log=access_log)
     except (ModerationError, OSError) as error:
-        raise fail(str(error)) from None
-
-
-@app.command()
-def score(
-    input: Annotated[str, typer.Argument(help="Dump: .csv, .jsonl, .parquet, WordPress/Disqus .xml, - for stdin "
-                                         "(with --format); dask: a glob.")],
-    articles: Annotated[
-        Path | None, typer.Option("--articles", help="Articles table (article_id, title, body): CSV, JSONL, Parquet.")
-    ] = None,
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Output .csv/.jsonl/.parquet, or - for stdout. "
-                                 "Default: INPUT.scored.<ext>.")
-    ] = None,
-    model: ModelOption = DEFAULT_MODEL,
-    input_format: Annotated[
-        str | None, typer.Option("--format", help="Input format if not clear from the name: csv, jsonl, parquet, "
-                                 "wxr, disqus.")
-    ] = None,
-    output_format: Annotated[
-        str | None, typer.Option("--output-format", help="csv, jsonl or parquet (default: from the output name; "
-                                 "jsonl for stdout).")
-    ] = None,
-    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk.")] = 20_000,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", min=1, max=256, help="Scoring processes, this one included (default: one per core)."),
-    ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into the same output.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    engine: Annotated[str, typer.Option("--engine", help="local (this machine) or dask.")] = "local",
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Dask scheduler address (default: start a local cluster).")
-    ] = None,
-) -> None:
-    """Score every comment of a dump: one output row per input row, in order, with label, scores, action, error.
-
-    Rows that cannot be scored (empty text, unknown article, undecodable bytes, a broken line) keep their place
-    and say why in `error`. A summary by label, action and error ends the run.
-
-    Example: moderate score comments.csv --articles articles.csv -o scored.parquet
-    """
-    from training.score_cli import run_dask, run_local
-
-    if engine not in ("local", "dask"):
-        raise fail(f"--engine must be local or dask, not {engine!r}")
-    if input_format is not None and input_format not in ("csv", "jsonl", "parquet", "wxr", "disqus"):
-        raise fail(f"--format must be one of csv, jsonl, parquet, wxr, disqus, not {input_format!r}")
-    if output_format is not None and output_format not in ("csv", "jsonl", "parquet"):
-        raise fail(f"--output-format must be csv, jsonl or parquet, not {output_format!r}")
-    try:
-        if engine == "dask":
-            run_dask(input, articles_path=articles, output=output, model_path=model, scheduler=scheduler,
-                     console=console)
-        else:
-            run_local(Path(input), articles_path=articles, output=output, model_path=model,
-                      input_format=input_format, output_format=output_format, chunk_rows=chunk_rows,
-                      workers=workers, resume=resume, quiet=quiet, console=console)
-    except (ModerationError, ValueError, OSError) as error:
         raise fail(str(error)) from None
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from model.bundle import ModelBundle
 from model.context import ArticleContext
-from model.small_batch import SmallBatchFeatures
+from model.fast.small_batch import SmallBatchFeatures
 from model.term_buckets import term_analyzer
 from model.text import normalize_texts
 from model.types import Article, Comment
@@ -64,7 +64,7 @@ def test_one_call_with_the_whole_thread_scores_like_the_frame(bundle: ModelBundl
 
 
 # -- the small-batch path of a service request against the batch path ---------------------------------------------
-CORPUS = Path(__file__).resolve().parents[2] / "data" / "labeled"
+CORPUS = Path(__file__).resolve().parents[3] / "data" / "labeled"
 
 
 def corpus_requests(articles: int = 10) -> list[tuple[Article, list[Comment]]]:

@@ -25,11 +25,10 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
+from batch.scorer import Counts
 from model.errors import DataError
-from model.scoring import Counts
 from model.tables import suffix_format
 
-OUTPUT_FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
 SPOOL_SUFFIX = ".partial"
 _JOB_FILE = "job.json"
 _PROGRESS_FILE = "progress.jsonl"

@@ -96,7 +96,7 @@ class SmallBatchFeatures:
         rows = keys // width
         indices = (keys % width).astype(np.int32)
         data = (1.0 + np.log(counts.astype(np.float64))) * self._idf[indices]
-        norms = np.sqrt(np.bincount(rows, weights=data**2, minlength=n))
+        norms = np.sqrt(_sums(rows, data**2, n))
         norms[norms == 0] = 1.0
         data /= norms[rows]
         indptr = np.searchsorted(rows, np.arange(n + 1, dtype=np.int64)).astype(np.int64)
@@ -122,8 +122,8 @@ class SmallBatchFeatures:
         indices, data = rows.indices, rows.data
         entry_groups = groups[entry_rows]
         keys = entry_groups * width + indices
-        measures.own_squared = np.bincount(entry_rows, weights=data * data, minlength=n)
-        measures.own_background = np.bincount(entry_rows, weights=data * self._background[indices], minlength=n)
+        measures.own_squared = _sums(entry_rows, data * data, n)
+        measures.own_background = _sums(entry_rows, data * self._background[indices], n)
         measures.background_squared = self._background_squared
 
         def keyed(vectors: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -139,13 +139,12 @@ class SmallBatchFeatures:
 
         # The thread: this batch's comments (summed per group and term) plus each context's remembered sum.
         batch_keys, inverse = np.unique(keys, return_inverse=True)
-        batch_data = np.bincount(inverse, weights=data, minlength=len(batch_keys))
+        batch_data = _sums(inverse, data, len(batch_keys))
         batch_groups = batch_keys // width
         batch_indices = batch_keys % width
-        dot = np.bincount(entry_rows, weights=data * batch_data[inverse], minlength=n)
-        total_squared = np.bincount(batch_groups, weights=batch_data * batch_data, minlength=n_groups)
-        total_background = np.bincount(batch_groups, weights=batch_data * self._background[batch_indices],
-                                       minlength=n_groups)
+        dot = _sums(entry_rows, data * batch_data[inverse], n)
+        total_squared = _sums(batch_groups, batch_data * batch_data, n_groups)
+        total_background = _sums(batch_groups, batch_data * self._background[batch_indices], n_groups)
         counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
         for group, context in enumerate(contexts):
             state = context.thread_state()
@@ -198,7 +197,7 @@ def _dots(entry_rows: np.ndarray, indices: np.ndarray, data: np.ndarray, target_
     positions = np.searchsorted(target_indices, indices)
     np.minimum(positions, len(target_indices) - 1, out=positions)
     hit = target_indices[positions] == indices
-    return np.bincount(entry_rows[hit], weights=data[hit] * target_data[positions[hit]], minlength=n)
+    return _sums(entry_rows[hit], data[hit] * target_data[positions[hit]], n)
 
 
 def _shared(entry_rows: np.ndarray, indices: np.ndarray, target_indices: np.ndarray, n: int) -> np.ndarray:
@@ -208,3 +207,12 @@ def _shared(entry_rows: np.ndarray, indices: np.ndarray, target_indices: np.ndar
     positions = np.minimum(np.searchsorted(target_indices, indices), len(target_indices) - 1)
     hit = target_indices[positions] == indices
     return np.bincount(entry_rows[hit], minlength=n).astype(np.float64)
+
+
+def _sums(rows: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the sum of its weights, always as float64.
+
+    `np.bincount` returns int64 zeros for an empty input even with float weights, and adding floats to that in
+    place fails: a comment with no term (a "👍" reply) made every request holding one a 500.
+    """
+    return np.bincount(rows, weights=weights, minlength=n).astype(np.float64, copy=False)

@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model.dumps import Chunk, CsvDump, Dump, open_dump, text_column
+from batch.readers import open_dump
+from batch.readers.base import Chunk, Dump, text_column
+from batch.readers.csv_reader import CsvDump
 from model.errors import DataError
 
 HEADER = ["comment_id", "article_id", "parent_id", "text"]

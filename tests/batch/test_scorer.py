@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from batch.readers.base import Problem
+from batch.scorer import SCORE_COLUMNS, ChunkScorer, CommentBatch
 from model.bundle import ModelBundle
-from model.dumps import Problem
 from model.labels import LABELS
-from model.scoring import SCORE_COLUMNS, ChunkScorer, CommentBatch
 from model.types import Article
 from tests.conftest import TINY_ARTICLES, TINY_COMMENTS
 

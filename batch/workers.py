@@ -1,4 +1,4 @@
-"""The worker processes of a batch-scoring job (`model.score_job`), startable before the job imports the model.
+"""The worker processes of a batch-scoring job (`batch.job`), startable before the job imports the model.
 
 A spawned worker starts from nothing: it imports scikit-learn, SciPy and the model code and loads the bundle,
 about 1.5 s of CPU. `start_workers` is meant to be called before the job process imports any of that itself, so
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from model.scoring import ChunkScorer, CommentBatch, ScoredBatch
+    from batch.scorer import ChunkScorer, CommentBatch, ScoredBatch
 
 _scorer: ChunkScorer | None = None  # one per worker process, set by _start
 _start_error: BaseException | None = None
@@ -37,7 +37,7 @@ def start_workers(model_path: Path, workers: int) -> ProcessPoolExecutor:
 
 def score(batch: CommentBatch) -> ScoredBatch:
     """Score one batch in a worker process (the task the job sends)."""
-    from model.score_job import score_safely
+    from batch.scorer import score_safely
 
     if _scorer is None:
         raise RuntimeError("the worker could not load the model") from _start_error
@@ -68,8 +68,8 @@ def _start(model_path: str, parent: int) -> None:
     try:
         import pyarrow as pa
 
+        from batch.scorer import ChunkScorer
         from model.bundle import ModelBundle
-        from model.scoring import ChunkScorer
 
         pa.set_cpu_count(1)  # one process per core already; Arrow's own threads would only compete
         _scorer = ChunkScorer(ModelBundle.load(model_path))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from moderate.cli import app
 from tests.conftest import TINY_ARTICLES, TINY_COMMENTS, write_corpus
-from training.cli import app
 
 runner = CliRunner()
 

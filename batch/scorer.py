@@ -6,7 +6,7 @@ Every other row is scored exactly as `ModelBundle.score_frame` scores it, throug
 (`CommentContextFeatures.transform_batch`, `ModelBundle.scores_from_features`, `ModelBundle.actions`), with two
 things done faster for large batches:
 
-- the comment texts are normalised and hashed for the whole batch at once (`model.batch_terms`, identical
+- the comment texts are normalised and hashed for the whole batch at once (`model.fast.batch_terms`, identical
   numbers to the per-comment path, checked by the tests);
 - an article's title and body are vectorised once per scorer, not once per batch (a small cache by content).
 
@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from model.batch_terms import as_text_array, normalize_batch, supports, word_counts
+from batch.readers.base import Problem
 from model.bundle import ModelBundle
-from model.dumps import Problem
+from model.errors import ModerationError
+from model.fast.batch_terms import as_text_array, normalize_batch, supports, word_counts
 from model.features import CommentContextFeatures, ContextBatch
 from model.labels import LABELS
 from model.sparse_ops import l2_normalize_rows
@@ -50,6 +51,7 @@ SCORE_SCHEMA = pa.schema(
 EMPTY_TEXT = "empty text"
 MISSING_ARTICLE = "missing article id"
 UNKNOWN_ARTICLE = "unknown article"
+SCORING_FAILED = "scoring failed"
 
 #: Scores are rounded like the API's, so every output format and engine writes the same numbers.
 SCORE_DECIMALS = 6
@@ -297,3 +299,11 @@ def empty_scores(n: int, problem: Problem) -> ScoredBatch:
         np.full(n, None, dtype=object), np.full((n, len(LABELS)), np.nan), np.full(n, None, dtype=object),
         [problem] * n,
     )
+
+
+def score_safely(scorer: ChunkScorer, batch: CommentBatch) -> ScoredBatch:
+    """Score a batch; if scoring itself fails, every row of the batch says why and the job goes on."""
+    try:
+        return scorer.score(batch)
+    except (ModerationError, ValueError, ArithmeticError, MemoryError, pa.ArrowException) as error:
+        return empty_scores(len(batch), Problem(SCORING_FAILED, f"{SCORING_FAILED}: {type(error).__name__}: {error}"))

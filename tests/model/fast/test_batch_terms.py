@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
-from model.batch_terms import (
+from model.bundle import ModelBundle
+from model.fast.batch_terms import (
     TOKEN_PATTERN,
     murmurhash3_batch,
     normalize_batch,
     supports,
     word_counts,
 )
-from model.bundle import ModelBundle
 from model.text import MAX_MODEL_CHARS, normalize_text, normalize_texts
 from tests.conftest import TINY_ARTICLES, TINY_COMMENTS
 

@@ -1,0 +1,1 @@
+"""Scoring comment dumps: readers, the chunk scorer, the job and its workers, the output spool, Dask."""

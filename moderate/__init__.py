@@ -1,0 +1,1 @@
+"""The `moderate` command line: the only package that imports all the others."""

@@ -1,0 +1,5 @@
+"""`python -m moderate` is the `moderate` command."""
+
+from moderate.cli import main
+
+main()
