@@ -36,9 +36,10 @@ from model.errors import ModerationError
 from model.fast.batch_terms import as_text_array, normalize_batch, supports, word_counts
 from model.features import CommentContextFeatures, ContextBatch
 from model.labels import LABELS
-from model.sparse_ops import l2_normalize_rows
+from model.linking import link_parents
 from model.text import normalize_text
 from model.types import Article
+from model.weighting import weigh_rows
 
 #: Columns scoring adds to every input row, in this order.
 SCORE_COLUMNS: tuple[str, ...] = ("label", *(f"score_{label}" for label in LABELS), "action", "error")
@@ -194,8 +195,7 @@ class ChunkScorer:
             return self._features.vectorize(texts.to_pylist())
         counts = word_counts(texts, self._features.hasher_)
         totals = np.asarray(counts.sum(axis=1)).ravel()
-        counts.data = (1.0 + np.log(counts.data)) * self._features.idf_[counts.indices]
-        return l2_normalize_rows(counts), totals
+        return weigh_rows(counts, self._features.idf_), totals
 
     def _article_matrices(self, articles: list[Article]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         missing = [a for a in articles if (a.id, a.title, a.body) not in self._article_vectors]
@@ -231,20 +231,18 @@ class ChunkScorer:
         parent_ids = as_text_array(batch.parent_ids)
         if n < len(parent_ids):
             parent_ids = parent_ids.take(pa.array(rows))
-        has_parent = pc.fill_null(pc.not_equal(parent_ids, ""), False).to_numpy(zero_copy_only=False)
-        if not has_parent.any():
+        if not pc.any(pc.fill_null(pc.not_equal(parent_ids, ""), False)).as_py():
             return parent_rows, comments[:0], 0
+        comment_ids = None
         if batch.comment_ids is not None:
-            # A parent id only counts under the same article: keys are (article, comment); first match wins.
             comment_ids = as_text_array(batch.comment_ids)
-            comment_keys = _keys(article_ids, comment_ids.take(pa.array(rows)) if n < len(comment_ids) else comment_ids)
-            found = pc.index_in(_keys(article_ids, parent_ids), value_set=comment_keys)
-            parent_rows = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            parent_rows[~has_parent] = -1
+            comment_ids = (comment_ids.take(pa.array(rows)) if n < len(comment_ids) else comment_ids).to_pylist()
+        links = link_parents(article_ids.to_pylist(), comment_ids, parent_ids.to_pylist())
+        parent_rows = links.rows
+        missing = np.flatnonzero(links.unresolved)  # batch: from the job's memory if it has the text, else counted
         in_batch = np.unique(parent_rows[parent_rows >= 0])
         parents = comments[in_batch]
         parent_rows[parent_rows >= 0] = np.searchsorted(in_batch, parent_rows[parent_rows >= 0])
-        missing = np.flatnonzero(has_parent & (parent_rows < 0))
         if batch.parent_texts is None or not len(missing):
             return parent_rows, parents, len(missing)
         outside = as_text_array(batch.parent_texts).take(pa.array(rows[missing]))
@@ -262,11 +260,6 @@ def _article_problem(key: str, articles: Mapping[str, Article]) -> Problem | Non
     if key not in articles:
         return Problem(UNKNOWN_ARTICLE, f"unknown article {key!r}")
     return None
-
-
-def _keys(article_ids: pa.Array, comment_ids: pa.Array) -> pa.Array:
-    """article id + U+001F + comment id: comment ids are unique under an article, not across articles."""
-    return pc.binary_join_element_wise(article_ids, comment_ids, pa.scalar("\x1f", article_ids.type))
 
 
 def _scored(labels: np.ndarray, scores: np.ndarray, actions: np.ndarray, problems: list[Problem | None]) -> ScoredBatch:

@@ -37,6 +37,7 @@ from model.explain import Explainer
 from model.fast.small_batch import SMALL_BATCH_MAX, Parent, SmallBatchFeatures, TermRows
 from model.fast.small_batch import supports as small_batch_supports
 from model.features import CommentContextFeatures, ContextBatch
+from model.linking import check_unique_ids, link_parents
 from model.text import normalize_text
 from model.types import Article, Classification, Comment
 
@@ -152,9 +153,10 @@ class ModelBundle:
         if not any(comments for _, comments in listed):
             return [[] for _ in listed]
         texts_per_job = [[normalize_text(c.text) for c in comments] for _, comments in listed]
-        positions_per_job = [_check_comments(c, t) for (_, c), t in zip(listed, texts_per_job, strict=True)]
+        for (_, comments), job_texts in zip(listed, texts_per_job, strict=True):
+            _check_comments(comments, job_texts)
         texts = [text for job_texts in texts_per_job for text in job_texts]
-        links = _link_comments(listed, positions_per_job)
+        links = _link_comments(listed)
         if self._small is not None and len(texts) <= SMALL_BATCH_MAX:
             vectors, dense = self._small_batch_parts(texts, links)
             terms: sp.csr_matrix | TermRows = vectors
@@ -347,9 +349,9 @@ class _Links:
     starts: list[int]  # first row of each job
 
 
-def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]],
-                   positions_per_job: list[dict[str, int]]) -> _Links:
-    """Resolve thread groups and parents; a self-reply or an unknown parent is a ClassifyError naming the field."""
+def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]]) -> _Links:
+    """Resolve thread groups and parents (`model.linking`, the one rule); the service's choice for a parent not
+    in the call: one remembered under the article, else a ClassifyError naming the field (self-replies too)."""
     n = sum(len(comments) for _, comments in jobs)
     group_of: dict[int, int] = {}
     contexts: list[ArticleContext] = []
@@ -358,23 +360,22 @@ def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]],
     known: list[tuple[np.ndarray, np.ndarray]] = []
     starts: list[int] = []
     start = 0
-    for (context, comments), positions in zip(jobs, positions_per_job, strict=True):
+    for context, comments in jobs:
         group = group_of.setdefault(id(context), len(contexts))
         if group == len(contexts):
             contexts.append(context)
         groups[start : start + len(comments)] = group
-        for index, comment in enumerate(comments):
-            parent = comment.parent_id
-            if not parent:
-                continue
-            if parent == comment.id:
+        ids = [comment.id for comment in comments]
+        links = link_parents([0] * len(comments), ids, [comment.parent_id for comment in comments])
+        found = np.flatnonzero(links.rows >= 0)
+        parent_rows[start + found] = start + links.rows[found]
+        for index in np.flatnonzero(links.unresolved).tolist():
+            parent = comments[index].parent_id
+            if parent == comments[index].id:
                 raise ClassifyError(
                     f"comments[{index}].parent_id: a comment cannot reply to itself ({parent!r})",
                     field=f"comments[{index}].parent_id",
                 )
-            if parent in positions:
-                parent_rows[start + index] = start + positions[parent]
-                continue
             vector = context.known_vector(parent)
             if vector is None:
                 raise ClassifyError(
@@ -397,19 +398,11 @@ def _rows(vectors: sp.csr_matrix | TermRows, start: int, end: int) -> TermRows:
                     data=vectors.data[offset : vectors.indptr[end]], width=int(vectors.shape[1]))
 
 
-def _check_comments(comments: Sequence[Comment], texts: list[str]) -> dict[str, int]:
-    positions: dict[str, int] = {}
-    for index, (comment, text) in enumerate(zip(comments, texts, strict=True)):
-        if comment.id in positions:
-            raise ClassifyError(
-                f"comments[{index}].id: duplicate comment id {comment.id!r} "
-                f"(first at comments[{positions[comment.id]}])",
-                field=f"comments[{index}].id",
-            )
+def _check_comments(comments: Sequence[Comment], texts: list[str]) -> None:
+    check_unique_ids([comment.id for comment in comments])
+    for index, text in enumerate(texts):
         if not text:
             raise ClassifyError(f"comments[{index}].text: empty text", field=f"comments[{index}].text")
-        positions[comment.id] = index
-    return positions
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:

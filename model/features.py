@@ -30,15 +30,16 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from model.cues import CUE_NAMES, spam_cues
+from model.linking import link_parents
 from model.sparse_ops import (
     binarized,
     group_sums,
-    l2_normalize_rows,
     row_ids,
     rowwise_dot,
     squared_row_norms,
 )
 from model.text import normalize_texts
+from model.weighting import weigh_rows
 
 #: Columns the transformer reads from a DataFrame. `article_key` groups rows that share an article (and thread).
 REQUIRED_COLUMNS: tuple[str, ...] = ("text", "article_key", "title", "body")
@@ -226,8 +227,7 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         counts = counts.tocsr()
         counts.sum_duplicates()
         totals = np.asarray(counts.sum(axis=1)).ravel()
-        counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
-        return l2_normalize_rows(counts), totals
+        return weigh_rows(counts, idf), totals
 
     def _parents(
         self, frame: pd.DataFrame, comments: sp.csr_matrix, article_rows: np.ndarray
@@ -237,22 +237,12 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         parent_rows = np.full(n, -1, dtype=np.int64)
         if "parent_id" not in frame.columns:
             return parent_rows, comments
-        parent_ids = frame["parent_id"].to_numpy(dtype=object)
-        has_parent = np.array([isinstance(p, str) and p != "" for p in parent_ids], dtype=bool)
-        if not has_parent.any():
+        comment_ids = frame["comment_id"].astype(str).to_numpy() if "comment_id" in frame.columns else None
+        links = link_parents(article_rows, comment_ids, frame["parent_id"].to_numpy(dtype=object))
+        if not links.has_parent.any():
             return parent_rows, comments
-        if "comment_id" in frame.columns:
-            # A parent id only counts under the same article: ids are keyed by (article, comment).
-            keys = pd.MultiIndex.from_arrays([article_rows, frame["comment_id"].astype(str).to_numpy()])
-            lookup = pd.Series(np.arange(n), index=keys)
-            lookup = lookup[~lookup.index.duplicated(keep="first")]
-            wanted = pd.MultiIndex.from_arrays(
-                [article_rows[has_parent], parent_ids[has_parent].astype(str)]
-            )
-            found = lookup.reindex(wanted).to_numpy()
-            rows = np.where(np.isnan(found), -1, found).astype(np.int64)
-            parent_rows[np.flatnonzero(has_parent)] = rows
-        missing = has_parent & (parent_rows < 0)
+        parent_rows = links.rows
+        missing = links.unresolved  # training and the frame path: by its text if given, else top level
         if "parent_text" in frame.columns:
             # a parent known only by its text; a missing text leaves the comment top-level, not a reply to nothing
             texts = frame["parent_text"].to_numpy(dtype=object)

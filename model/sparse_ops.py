@@ -82,11 +82,16 @@ def _rowwise_dot_buffered(left: sp.csr_matrix, right: sp.csr_matrix, targets: np
 def l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Scale every non-empty row to unit length, in place; empty rows stay empty."""
     if matrix.nnz:
-        squared = np.bincount(row_ids(matrix), weights=matrix.data**2, minlength=matrix.shape[0])
-        norms = np.sqrt(squared)
-        norms[norms == 0] = 1.0
-        matrix.data /= np.repeat(norms, np.diff(matrix.indptr))
+        l2_normalize_entries(row_ids(matrix), matrix.data, matrix.shape[0])
     return matrix
+
+
+def l2_normalize_entries(rows: np.ndarray, data: np.ndarray, n: int) -> None:
+    """Scale the entries of each of `n` rows (entry i belongs to row rows[i]) to unit length, in place."""
+    if len(data):
+        norms = np.sqrt(np.bincount(rows, weights=data**2, minlength=n))
+        norms[norms == 0] = 1.0
+        data /= norms[rows]
 
 
 def binarized(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from api.routes.deps import ERRORS
 from api.schemas import ClassifyResponse, RequestModels
 from api.service import Service
-from model.errors import ClassifyError
+from model.linking import check_unique_ids
 from model.types import Comment
 
 
@@ -50,15 +50,10 @@ async def classify_comments(service: Service, body: Any) -> bytes:
 
 
 def _comments(items: list) -> list[Comment]:  # type: ignore[type-arg]
-    """Model comments from request comments; a duplicate id is a 422 naming the second one."""
-    comments: list[Comment] = []
-    first: dict[str, int] = {}
-    for index, item in enumerate(items):
-        if item.id in first:
-            raise ClassifyError(
-                f"comments[{index}].id: duplicate comment id {item.id!r} (first at comments[{first[item.id]}])",
-                field=f"comments[{index}].id",
-            )
-        first[item.id] = index
-        comments.append(Comment(id=item.id, text=item.text, parent_id=item.parent_id))
-    return comments
+    """Model comments from request comments; a duplicate id is a 422 naming the second one.
+
+    Checked here, before the request joins a batch, so that it fails alone (the bundle checks it again, with
+    the same function, for callers of its Python API).
+    """
+    check_unique_ids([item.id for item in items])
+    return [Comment(id=item.id, text=item.text, parent_id=item.parent_id) for item in items]

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from model.context import ArticleContext
 from model.features import CommentContextFeatures, ContextMeasures
 from model.term_buckets import TermBuckets, term_analyzer
+from model.weighting import weigh_entries
 
 #: Batches up to this many comments take this path; larger ones amortise the batch path's set-up.
 SMALL_BATCH_MAX = 64
@@ -95,10 +96,7 @@ class SmallBatchFeatures:
         keys, counts = np.unique(np.repeat(np.arange(n, dtype=np.int64), lengths) * width + ids, return_counts=True)
         rows = keys // width
         indices = (keys % width).astype(np.int32)
-        data = (1.0 + np.log(counts.astype(np.float64))) * self._idf[indices]
-        norms = np.sqrt(_sums(rows, data**2, n))
-        norms[norms == 0] = 1.0
-        data /= norms[rows]
+        data = weigh_entries(rows, indices, counts, self._idf, n)
         indptr = np.searchsorted(rows, np.arange(n + 1, dtype=np.int64)).astype(np.int64)
         rows_out = TermRows(indptr=indptr, indices=indices, data=data, width=self.width,
                             terms=list(zip(terms_per_text, buckets_per_text, strict=True)))

@@ -1,0 +1,84 @@
+"""Which comment a reply answers: the one rule, and the one check on comment ids, for every caller.
+
+A reply's parent is the first comment that carries its `parent_id` *under the same article*, and never the
+reply itself. What becomes of a reply whose parent is not among the comments at hand is the caller's choice,
+and each caller makes it explicitly with `ParentLinks.unresolved`:
+
+    training and the frame path (`model.features`)   look for the parent's text, else score it as top level
+    batch scoring (`batch.scorer`)                    look in the job's memory of earlier chunks, else score it
+                                                      as top level and count it as "parent not found"
+    the service (`model.bundle.classify_many`)        look among the comments remembered for the article,
+                                                      else refuse the request (ClassifyError naming the field)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from model.errors import ClassifyError
+
+#: Up to this many comments a dict beats building pandas indexes (a service request holds a handful).
+_SMALL = 256
+
+
+@dataclass(frozen=True)
+class ParentLinks:
+    """For each comment: the row of its parent among the comments given (-1 if none), and whether it names one."""
+
+    rows: np.ndarray
+    has_parent: np.ndarray
+
+    @property
+    def unresolved(self) -> np.ndarray:
+        """Comments that name a parent that is not among the comments given (or name themselves)."""
+        return self.has_parent & (self.rows < 0)
+
+
+def link_parents(
+    article_keys: Sequence[object], comment_ids: Sequence[object] | None, parent_ids: Sequence[object]
+) -> ParentLinks:
+    """Link every comment to its parent by (article, comment id); ids may be None or "" for "none".
+
+    `comment_ids` None means the comments have no ids, so no parent can be among them.
+    """
+    n = len(parent_ids)
+    has_parent = np.fromiter((isinstance(p, str) and p != "" for p in parent_ids), dtype=bool, count=n)
+    rows = np.full(n, -1, dtype=np.int64)
+    if comment_ids is None or not has_parent.any():
+        return ParentLinks(rows, has_parent)
+    wanted = np.flatnonzero(has_parent)
+    if n <= _SMALL:
+        first: dict[tuple[object, object], int] = {}
+        for row, key in enumerate(zip(article_keys, comment_ids, strict=True)):
+            first.setdefault(key, row)
+        for row in wanted.tolist():
+            rows[row] = first.get((article_keys[row], parent_ids[row]), -1)
+    else:
+        articles = np.asarray(article_keys, dtype=object)
+        ids = np.asarray(comment_ids, dtype=object)
+        lookup = pd.Series(np.arange(n), index=pd.MultiIndex.from_arrays([articles, ids]))
+        lookup = lookup[~lookup.index.duplicated(keep="first")]
+        parents = np.asarray(parent_ids, dtype=object)
+        found = lookup.reindex(pd.MultiIndex.from_arrays([articles[wanted], parents[wanted]])).to_numpy()
+        rows[wanted] = np.where(np.isnan(found), -1, found).astype(np.int64)
+    rows[rows == np.arange(n)] = -1  # a comment is never its own parent
+    return ParentLinks(rows, has_parent)
+
+
+def check_unique_ids(comment_ids: Sequence[str]) -> None:
+    """Comments of one request must have distinct ids: which of two would a reply's parent be?
+
+    Raises ClassifyError naming the second occurrence, as `comments[i].id` (the request's field).
+    """
+    first: dict[str, int] = {}
+    for index, comment_id in enumerate(comment_ids):
+        seen = first.setdefault(comment_id, index)
+        if seen != index:
+            raise ClassifyError(
+                f"comments[{index}].id: duplicate comment id {comment_id!r} (first at comments[{seen}])",
+                field=f"comments[{index}].id",
+            )
