@@ -4,9 +4,11 @@ Profiled under load (docs/benchmarks.md), FastAPI's layers for one request (rout
 reading, exception wrappers) cost the event loop more than the rest of a single-comment classification's
 share. This ASGI middleware answers a well-formed POST /classify itself: it reads the body once, validates it
 in one call with the route's own pydantic model (`model_validate_json`, same strict rules and limits), and
-answers through `classify_comments`, the function the route uses. Anything else (a validation error, an
-unknown article, no model, a content type other than JSON) goes to the FastAPI app with the body replayed, so
-every error answer, and the OpenAPI description, still come from one place.
+answers through `classify_comments`, the function the route uses. A body that does not validate, or a content
+type other than JSON, goes to the FastAPI app with the body replayed (nothing was classified yet). An error
+raised once classification has started (an unknown parent or article, no model) is answered by the app's own
+exception handler for it, so an error answer costs one classification, not two, and every error answer still
+comes from one place.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLargeError, error_response
@@ -46,15 +49,30 @@ class ClassifyFastPath:
             return
         try:
             request = self.request_model.model_validate_json(body)
-            payload = await classify_comments(service, request)
-        except Exception:  # the app answers it (4xx/503), or logs it as ours (500): one place for errors
+        except ValueError:  # pydantic's ValidationError: the app validates it again and words the 4xx
             await self.app(scope, _replay(body, receive), send)
+            return
+        try:
+            payload = await classify_comments(service, request)
+        except Exception as error:  # answered by the handler the app registered for it (4xx/503, or a logged 500)
+            response = await _handler_for(scope["app"], error)(Request(scope, _replay(body, receive)), error)
+            scope["route"] = _ROUTE
+            await response(scope, receive, send)
             return
         scope["route"] = _ROUTE  # what ServiceMiddleware labels its metrics with
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode("ascii")),
         ]})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _handler_for(app: Any, error: Exception) -> Any:
+    """The exception handler `api.errors.install_error_handlers` registered for this error's class (or a base)."""
+    for kind in type(error).__mro__:
+        handler = app.exception_handlers.get(kind)
+        if handler is not None:
+            return handler
+    raise error
 
 
 def _is_json(scope: Scope) -> bool:

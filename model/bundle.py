@@ -13,11 +13,8 @@ accidental swaps; someone who can write both files can still replace both.)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +24,19 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import sklearn
 from sklearn.pipeline import Pipeline
 
 from model.actions import Thresholds, decide_actions
+from model.bundle_files import (
+    FORMAT_VERSION,
+    METADATA_FILE,
+    MODEL_FILE,
+    atomic_write,
+    check_compatible,
+    library_versions,
+    read_metadata,
+    sha256_of,
+)
 from model.context import ArticleContext
 from model.errors import BundleError, BundleIntegrityError, BundleNotFoundError, ClassifyError
 from model.explain import Explainer
@@ -40,22 +46,6 @@ from model.features import CommentContextFeatures, ContextBatch
 from model.linking import check_unique_ids, link_parents
 from model.text import normalize_text
 from model.types import Article, Classification, Comment
-
-FORMAT_VERSION = 2  # 2: features gained the thread-distinctiveness column and background_
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "metadata.json"
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that decide whether a pickled pipeline behaves the same when loaded."""
-    return {
-        "python": platform.python_version(),
-        "scikit-learn": sklearn.__version__,
-        "numpy": np.__version__,
-        "scipy": __import__("scipy").__version__,
-        "pandas": pd.__version__,
-        "joblib": joblib.__version__,
-    }
 
 
 @dataclass
@@ -261,7 +251,7 @@ class ModelBundle:
                 "metadata": self.metadata,
             }
             model_path = folder / MODEL_FILE
-            _atomic_write(model_path, lambda handle: joblib.dump(payload, handle, compress=3))
+            atomic_write(model_path, lambda handle: joblib.dump(payload, handle, compress=3))
             metadata = {
                 **self.metadata,
                 "format_version": FORMAT_VERSION,
@@ -269,10 +259,10 @@ class ModelBundle:
                 "thresholds": self.thresholds.to_dict(),
                 "library_versions": self.metadata.get("library_versions", library_versions()),
                 "model_file": MODEL_FILE,
-                "model_sha256": _sha256(model_path),
+                "model_sha256": sha256_of(model_path),
             }
             text = json.dumps(metadata, indent=2, sort_keys=True, default=str)
-            _atomic_write(folder / METADATA_FILE, lambda handle: handle.write(text.encode("utf-8")))
+            atomic_write(folder / METADATA_FILE, lambda handle: handle.write(text.encode("utf-8")))
         except OSError as error:
             raise BundleError(f"cannot write the model bundle to {folder}: {error.strerror or error}") from error
         return folder
@@ -289,9 +279,9 @@ class ModelBundle:
                 f"no model bundle at {folder} (expected {MODEL_FILE} and {METADATA_FILE}); "
                 "train one with `moderate train --out " + str(folder) + "`"
             )
-        metadata = _read_metadata(metadata_path)
-        _check_compatible(metadata, metadata_path)
-        actual = _sha256(model_path)
+        metadata = read_metadata(metadata_path)
+        check_compatible(metadata, metadata_path)
+        actual = sha256_of(model_path)
         if actual != metadata.get("model_sha256"):
             raise BundleIntegrityError(
                 f"{model_path}: SHA-256 {actual[:12]}… does not match {METADATA_FILE} "
@@ -403,55 +393,3 @@ def _check_comments(comments: Sequence[Comment], texts: list[str]) -> None:
     for index, text in enumerate(texts):
         if not text:
             raise ClassifyError(f"comments[{index}].text: empty text", field=f"comments[{index}].text")
-
-
-def _read_metadata(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BundleIntegrityError(f"{path}: cannot be read as JSON ({error})") from error
-    if not isinstance(data, dict):
-        raise BundleIntegrityError(f"{path}: expected a JSON object")
-    return data
-
-
-def _check_compatible(metadata: dict[str, Any], path: Path) -> None:
-    version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleIntegrityError(
-            f"{path}: bundle format version {version!r}, this program reads version {FORMAT_VERSION}; "
-            "retrain with `moderate train`"
-        )
-    trained_with = str(metadata.get("library_versions", {}).get("scikit-learn", "unknown"))
-    if _minor(trained_with) != _minor(sklearn.__version__):
-        raise BundleIntegrityError(
-            f"{path}: trained with scikit-learn {trained_with}, this environment has {sklearn.__version__}; "
-            "a pickled pipeline is only safe on the same minor version: retrain with `moderate train`"
-        )
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, so a crash never leaves half a bundle."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)  # noqa: SIM115
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)  # NamedTemporaryFile creates 0600; a bundle is meant to be shared
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 DEFAULT_DATA = Path("data/labeled")
 DEFAULT_MODEL = Path("model/artifacts/default")
@@ -19,6 +20,6 @@ ModelOption = Annotated[
 
 
 def fail(message: str) -> typer.Exit:
-    """Print one clear line and return the exit to raise."""
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """Print one clear line and return the exit to raise (the message is text, never markup: `.[dask]`)."""
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from model.bundle import ModelBundle, library_versions
+from model.bundle import ModelBundle
+from model.bundle_files import library_versions
 from training.config import TrainingConfig
 from training.data import LabeledData
 from training.evaluate import (
