@@ -1,7 +1,7 @@
 """Quality on real, human-labeled data: every protocol for our model and the naive baseline; writes docs/quality.md.
 
 The public sets live beside the project in ../shared/data (never copied into the repository); the adapters in
-`training/datasets/` read them, the protocols in `training/quality.py` fit and score. Each figure has the
+`training/datasets/` read them, the protocols in `training/quality/` fit and score. Each figure has the
 baseline (TF-IDF of the comment text + logistic regression) beside it, fitted on the same splits, and the
 published figure where there is one.
 
@@ -101,7 +101,7 @@ def render(results: list[quality.ProtocolResult], notes: list[str], *, command: 
         "Our model beside the naive baseline (TF-IDF of the comment text + logistic regression, fitted on the same",
         "splits) and beside published figures, on public data sets labeled by people outside this project",
         "(`../shared/data/*/README.md`). The data stay outside the repository; `training/datasets/` adapts them,",
-        "`training/quality.py` holds the protocols.",
+        "`training/quality/` holds the protocols.",
         "",
         f"Reproduce: `make quality` (or `{command}`).",
         f"This run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {_commit()}, {seconds:.0f} s on "
