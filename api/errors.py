@@ -10,13 +10,18 @@
     anything else        -> 500  a bug of ours, logged with its traceback
 
 Every answer has the shape of `schemas.ErrorBody`: {"detail": ..., "field": ..., "errors": [...]}.
+Answers name the settings, never the server's files (`naming_settings`): a client learns which setting to look
+at, not the layout of the disk; the log line beside each 409/503 keeps the full message with the paths.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -53,6 +58,35 @@ class UnknownArticleError(LookupError):
             f"unknown article {article_id!r}: store it first with PUT /articles/{{id}}, "
             "or send its title and body inline"
         )
+
+
+def naming_settings(message: str, settings: Settings) -> str:
+    """`message` with the model and database paths replaced by the settings that hold them.
+
+    "no model bundle at /srv/models/prod (expected ...)" becomes "no model bundle at MODERATE_MODEL_PATH
+    (expected ...)". Each path is replaced as configured and as an absolute path, longest first, so that a file
+    inside the folder keeps its own name ("MODERATE_MODEL_PATH/model.joblib"). A model path naming the bundle's
+    model.joblib also stands for its folder, which is what bundle errors name.
+    """
+    names: dict[str, str] = {}
+    model = settings.model_path
+    folder = model.parent if model.is_file() else model
+    for setting, path in (("MODERATE_MODEL_PATH", model), ("MODERATE_MODEL_PATH", folder),
+                          ("MODERATE_DATABASE_PATH", settings.database_path)):
+        for spelling in _spellings(path):
+            names.setdefault(spelling, setting)
+    for spelling in sorted(names, key=len, reverse=True):
+        message = message.replace(spelling, names[spelling])
+    return message
+
+
+def _spellings(path: Path) -> set[str]:
+    """A path as configured, absolute and resolved; only spellings with a separator, so that a one-word
+    relative path ("model") never replaces that word in the rest of the message."""
+    spellings = {str(path), os.path.abspath(path)}
+    with contextlib.suppress(OSError):
+        spellings.add(str(path.resolve()))
+    return {s for s in spellings if os.sep in s.strip(os.sep)}
 
 
 def field_path(loc: Sequence[Any]) -> str:
@@ -135,11 +169,12 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
         return error_response(404, str(exc), field=exc.field)
 
     async def no_model(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(503, str(exc), headers={"Retry-After": "30"})
+        return error_response(503, naming_settings(str(exc), settings), headers={"Retry-After": "30"})
 
     async def store_error(_: Request, exc: Exception) -> JSONResponse:
         logger.error("database error: %s", exc)
-        return error_response(503, f"storage unavailable: {exc}", headers={"Retry-After": "5"})
+        return error_response(503, f"storage unavailable: {naming_settings(str(exc), settings)}",
+                              headers={"Retry-After": "5"})
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

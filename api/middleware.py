@@ -1,5 +1,11 @@
 """The API-key check, the body-size limit and request metrics, as one plain ASGI middleware.
 
+Who may call what (`Access`, from the settings):
+
+    /health, /ready   open with MODERATE_OPEN_PROBES=true (load-balancer probes send no key), else as below
+    /admin/*          the admin key when MODERATE_ADMIN_KEY is set: 401 without it, 403 for the API key alone
+    everything else   the API key when MODERATE_API_KEY is set (X-API-Key or Authorization: Bearer), else open
+
 The body limit is checked before anything parses the body: a Content-Length over the limit is answered 413
 at once, and a body without one (chunked) is counted as it arrives and cut off as soon as it passes the limit.
 
@@ -11,22 +17,68 @@ from __future__ import annotations
 
 import hmac
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLargeError, error_response
 from api.metrics import Metrics
+from api.settings import Settings
+
+_PROBES = frozenset({"/health", "/ready"})
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderator"'}
+
+
+@dataclass(frozen=True, eq=False)  # no generated `==` over the keys, and no keys in its repr
+class Access:
+    """The keys each path needs; no key set means open. Keys are compared in constant time, never with `==`."""
+
+    api_key: bytes | None = field(default=None, repr=False)
+    admin_key: bytes | None = field(default=None, repr=False)
+    open_probes: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Access:
+        return cls(api_key=_secret(settings.api_key), admin_key=_secret(settings.admin_key),
+                   open_probes=settings.open_probes)
+
+    @property
+    def keyless(self) -> bool:
+        """No key is set: every request may go on, and nothing needs looking at."""
+        return self.api_key is None and self.admin_key is None
+
+    def refusal(self, path: str, presented: list[bytes]) -> tuple[int, str] | None:
+        """(status, message) when a request for `path` with these keys is refused; None when it may go on."""
+        if self.open_probes and path in _PROBES:
+            return None
+        if self.admin_key is not None and (path == "/admin" or path.startswith("/admin/")):
+            if _matches(presented, self.admin_key):
+                return None
+            if self.api_key is not None and _matches(presented, self.api_key):
+                return 403, "the API key cannot use /admin/*: send the admin key (MODERATE_ADMIN_KEY) instead"
+            return 401, ("missing or wrong admin key: send MODERATE_ADMIN_KEY in the X-API-Key header "
+                         "(or Authorization: Bearer)")
+        if self.api_key is not None and not _matches(presented, self.api_key):
+            return 401, "missing or wrong API key: send it in the X-API-Key header (or Authorization: Bearer)"
+        return None
 
 
 class ServiceMiddleware:
-    """Rejects requests without the API key (when one is set) with 401; counts and times every request."""
+    """Refuses requests without the key their path needs (see `Access`); counts and times every request.
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, api_key: str | None = None) -> None:
+    `access` defaults to the rules of the settings the app was built with (`app.state.settings`, which
+    `create_app` sets), read at the first request, or to `api_key` alone for an app without settings.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, api_key: str | None = None,
+                 access: Access | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.api_key = api_key.encode("utf-8") if api_key else None
+        self._api_key = api_key.encode("utf-8") if api_key else None
+        self._rules = access
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -43,11 +95,11 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            if self.api_key is not None and not self._authorized(scope):
-                response = error_response(
-                    401, "missing or wrong API key: send it in the X-API-Key header (or Authorization: Bearer)",
-                    headers={"WWW-Authenticate": 'Bearer realm="moderator"'},
-                )
+            access = self._access(scope)
+            refused = None if access.keyless else access.refusal(_route_path(scope), _presented_keys(scope))
+            if refused is not None:
+                status_code, detail = refused
+                response = error_response(status_code, detail, headers=_CHALLENGE if status_code == 401 else None)
                 await response(scope, receive, send_and_note)
             elif _content_length(scope) > self.max_body_bytes:
                 error = BodyTooLargeError(self.max_body_bytes)
@@ -87,18 +139,46 @@ class ServiceMiddleware:
 
         return receive_within_limit
 
-    def _authorized(self, scope: Scope) -> bool:
-        assert self.api_key is not None
-        for name, value in scope.get("headers", ()):
-            if name == b"x-api-key":
-                candidate = value
-            elif name == b"authorization" and value[:7].lower() == b"bearer ":
-                candidate = value[7:].strip()
-            else:
-                continue
-            if hmac.compare_digest(candidate, self.api_key):
-                return True
-        return False
+    def _access(self, scope: Scope) -> Access:
+        if self._rules is None:
+            settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+            self._rules = Access.from_settings(settings) if isinstance(settings, Settings) \
+                else Access(api_key=self._api_key)
+        return self._rules
+
+
+def _secret(value: SecretStr | None) -> bytes | None:
+    """An unset or empty key is no key."""
+    text = value.get_secret_value() if value is not None else ""
+    return text.encode("utf-8") if text else None
+
+
+def _presented_keys(scope: Scope) -> list[bytes]:
+    """The keys a request sends: X-API-Key headers and Authorization: Bearer tokens."""
+    keys = []
+    for name, value in scope.get("headers", ()):
+        if name == b"x-api-key":
+            keys.append(value)
+        elif name == b"authorization" and value[:7].lower() == b"bearer ":
+            keys.append(value[7:].strip())
+    return keys
+
+
+def _matches(presented: list[bytes], key: bytes) -> bool:
+    """Whether one of the presented keys is `key`; every one is compared in constant time."""
+    found = False
+    for offered in presented:
+        found = hmac.compare_digest(offered, key) or found
+    return found
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches: without the root path the app is mounted under (as Starlette does)."""
+    path: str = scope.get("path", "")
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root):len(root) + 1] in ("/", ""):
+        return path[len(root):]
+    return path
 
 
 def _content_length(scope: Scope) -> int:

@@ -4,19 +4,63 @@ The limits come from `Settings`, so the request models are built per app by `req
 OpenAPI schema at /docs then shows the limits this server really enforces. Response models are fixed.
 Request models are strict (a number is not a string, "yes" is not a boolean) and ignore unknown fields, so
 clients may send more (author, timestamps) without breaking.
+
+Every id (article, comment and parent ids, and the article id in a path) is NFC-normalised, so 'é' composed and
+decomposed name one article, and refused with a 422 naming the field when it holds a character that a moderator
+cannot see or that reorders what is shown around it (`clean_id`).
 """
 
 # No `from __future__ import annotations` here: pydantic resolves the annotations of the classes built inside
 # `request_models` from that function's locals, which only works while they are real objects.
 
+import unicodedata
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from api.settings import Settings
 
 _STRICT = ConfigDict(strict=True, extra="ignore")
+
+#: Unicode categories refused in ids: Cc (controls: NUL, escape, newline...) and Cf (format characters: the bidi
+#: embeddings, overrides and isolates U+202A-202E and U+2066-2069, the marks U+200E/U+200F, the zero-width
+#: U+200B-200D, U+2060 and U+FEFF, soft hyphen, tags). An id is a key, never prose, so none of them belongs in
+#: one, and each lets two ids look alike in a moderator's page or makes an id reorder the text around it.
+_REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible formatting"}
+
+ID_RULE = "NFC-normalised; control and invisible formatting characters (bidi, zero-width) are refused"
+
+
+def clean_id(value: str, max_chars: int) -> str:
+    """The id in NFC; raises a pydantic error (a 422 naming the field) for a refused character.
+
+    NFC rather than NFKC: an id is compared exactly, and compatibility folding would merge ids that a client
+    keeps apart ('ﬁ' and 'fi'); NFC only merges spellings that are the same text.
+    """
+    if value.isascii() and value.isprintable():  # the usual id: no control or format character, already NFC
+        return value
+    for position, char in enumerate(value):
+        kind = _REFUSED_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None:
+            name = unicodedata.name(char, "")
+            raise PydanticCustomError(
+                "id_character",
+                "{kind} character {char} at position {position} is not allowed in an id",
+                {"kind": kind, "char": f"U+{ord(char):04X}" + (f" {name}" if name else ""), "position": position},
+            )
+    normal = unicodedata.normalize("NFC", value)
+    if len(normal) > max_chars:  # NFC can lengthen a few rare characters
+        raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
+                                  {"max_length": max_chars})
+    return normal
+
+
+def id_check(max_chars: int) -> AfterValidator:
+    """`clean_id` as the validator of an `Annotated[str, ...]` id, for body fields and path parameters alike."""
+    return AfterValidator(partial(clean_id, max_chars=max_chars))
 
 
 @dataclass(frozen=True)
@@ -31,7 +75,8 @@ class RequestModels:
 
 def request_models(settings: Settings) -> RequestModels:
     """Request models whose field limits are the given settings."""
-    Id = Annotated[str, Field(min_length=1, max_length=settings.max_id_chars)]
+    Id = Annotated[str, Field(min_length=1, max_length=settings.max_id_chars, description=ID_RULE),
+                   id_check(settings.max_id_chars)]
 
     class Article(BaseModel):
         """An article inline (id, title, body), or by reference (`id` alone, stored with PUT /articles/{id})."""
@@ -48,10 +93,11 @@ def request_models(settings: Settings) -> RequestModels:
         """One comment to classify."""
 
         model_config = _STRICT
-        id: Id = Field(description="Unique within the request.")
+        id: Id = Field(description=f"Unique within the request; {ID_RULE}.")
         text: str = Field(min_length=1, max_length=settings.max_comment_chars)
         parent_id: Id | None = Field(
-            None, description="Another comment of this request, or one the service already knows."
+            None, description="Another comment of this request, or one the service already knows; replies within "
+                              "a request may not form a cycle.",
         )
 
     class ClassifyRequest(BaseModel):

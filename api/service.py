@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from api.store import ArticleStore, StoredComment
 from model.bundle import ModelBundle
 from model.context import MAX_REMEMBERED, ArticleContext
 from model.errors import BundleError, ClassifyError
+from model.linking import check_no_parent_cycles
 from model.types import Article, Classification, Comment
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,32 @@ class ContextCache:
         return len(self._items)
 
 
+class BuiltUnder:
+    """The deletion count of its article (`ArticleStore.deletions`) that each live context was built under.
+
+    What a request remembers is stored with the count of the context it was classified in, so a DELETE that
+    lands while the request is being classified (or while the context is being built) drops its writes.
+    Keyed by identity, as contexts are mutable and unhashable; an entry is used only while its context lives,
+    and dead entries are swept once the registry has doubled since the last sweep.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[ArticleContext], int]] = {}
+        self._lock = threading.Lock()
+        self._sweep_at = 1024
+
+    def note(self, context: ArticleContext, deletions: int) -> None:
+        with self._lock:
+            self._entries[id(context)] = (weakref.ref(context), deletions)
+            if len(self._entries) >= self._sweep_at:
+                self._entries = {key: entry for key, entry in self._entries.items() if entry[0]() is not None}
+                self._sweep_at = max(1024, 2 * len(self._entries))
+
+    def get(self, context: ArticleContext) -> int | None:
+        entry = self._entries.get(id(context))
+        return entry[1] if entry is not None and entry[0]() is context else None
+
+
 @dataclass(eq=False)
 class LoadedModel:
     """A bundle being served and the article contexts computed with it."""
@@ -120,6 +148,7 @@ class Service:
         self.load_error = "the model has not been loaded yet"
         self.generation = 0
         self._reload_lock = threading.Lock()
+        self._built_under = BuiltUnder()
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -212,6 +241,9 @@ class Service:
             if context is not None:
                 return context
             epoch = model.contexts.epoch
+            # Read before the article and its thread: a DELETE after this point, even one that commits before
+            # those reads, makes this context's writes stale, never the other way round.
+            deletions = self.store.deletions(article_id)
             if title is None:
                 article = self.store.get_article(article_id)
                 if article is None:
@@ -222,6 +254,7 @@ class Service:
                     self.store.put_article(article)
             context = model.bundle.article_context(article)
             self._replay(model.bundle, context, self.store.recent_comments(article_id, MAX_REMEMBERED))
+            self._built_under.note(context, deletions)
             model.contexts.put(article_id, context, epoch)
             return context
 
@@ -243,6 +276,7 @@ class Service:
         return created
 
     def delete_article(self, article_id: str) -> bool:
+        """Forget an article, its stored comments and those still on their way (see `ArticleStore`)."""
         deleted = self.store.delete_article(article_id)
         model = self.model
         if model is not None:
@@ -252,15 +286,23 @@ class Service:
     # -- classification ---------------------------------------------------------------------------------------
     async def classify(self, model: LoadedModel, context: ArticleContext, comments: list[Comment],
                        remember: bool) -> bytes:
-        """The JSON answer for these comments, from the micro-batcher."""
+        """The JSON answer for these comments, from the micro-batcher; ClassifyError (a 422) for replies that
+        form a cycle, checked here so that such a request fails alone, before it joins a batch."""
+        check_no_parent_cycles([c.id for c in comments], [c.parent_id for c in comments])
         return await self.batcher.submit(model.bundle, model.version, context, comments, remember)
 
     def _served(self, job: Job, results: list[Classification]) -> None:
         self.metrics.served(results)
         if job.remember:
+            deletions = self._built_under.get(job.context)
+            if deletions is None:  # every context comes from build_context, which notes it: a bug of ours
+                logger.error("not storing %d comments: unknown context for %r", len(job.comments),
+                             job.context.article.id)
+                return
             self.store.add_comments(
                 job.context.article.id,
                 [StoredComment(id=c.id, text=c.text, parent_id=c.parent_id) for c in job.comments],
+                deletions=deletions,
             )
 
     def _batch_done(self, comments: int, seconds: float) -> None:

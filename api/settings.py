@@ -3,6 +3,8 @@
     MODERATE_MODEL_PATH           bundle folder written by `moderate train --out` (model/artifacts/default)
     MODERATE_DATABASE_PATH        SQLite file for stored articles and known comments (var/moderator.sqlite3)
     MODERATE_API_KEY              when set, every request must send it (X-API-Key or Authorization: Bearer)
+    MODERATE_OPEN_PROBES          true: /health and /ready answer without the key (load-balancer probes)
+    MODERATE_ADMIN_KEY            when set, /admin/* needs this key instead (the API key no longer reloads)
     MODERATE_MAX_COMMENTS         comments per request (256)
     MODERATE_MAX_COMMENT_CHARS    characters per comment text (20,000)
     MODERATE_MAX_BODY_BYTES       request body size, checked before the body is parsed (8 MiB)
@@ -14,10 +16,11 @@ reads the environment once.
 
 from __future__ import annotations
 
+import hmac
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +34,13 @@ class Settings(BaseSettings):
         default=Path("var/moderator.sqlite3"), description="SQLite file for articles and known comments."
     )
     api_key: SecretStr | None = Field(default=None, description="Required on every request when set.")
+    # Probes cannot send a key; what they learn is whether the process is up and which model version it serves.
+    open_probes: bool = Field(
+        default=False, description="/health and /ready answer without the API key (for load-balancer probes)."
+    )
+    admin_key: SecretStr | None = Field(
+        default=None, description="When set, /admin/* needs this key, and the API key alone is refused there (403).",
+    )
 
     max_comments: int = Field(default=256, ge=1, le=100_000, description="Comments per /classify request.")
     max_comment_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="Characters per comment text.")
@@ -52,6 +62,15 @@ class Settings(BaseSettings):
     # closes it (the request is lost with a connection error): the soak test saw it under CPU starvation.
     # Keep idle connections longer than the proxies and clients in front of us do (nginx 75 s, ALB 60 s).
     keep_alive_seconds: int = Field(default=90, ge=1, description="Seconds an idle keep-alive connection stays open.")
+
+    @model_validator(mode="after")
+    def _keys_differ(self) -> Settings:
+        """A separate admin key is only separate if it is another key."""
+        if self.api_key is not None and self.admin_key is not None and self.admin_key.get_secret_value() and (
+            hmac.compare_digest(self.admin_key.get_secret_value().encode(), self.api_key.get_secret_value().encode())
+        ):
+            raise ValueError("MODERATE_ADMIN_KEY must differ from MODERATE_API_KEY (or be left unset)")
+        return self
 
 
 @lru_cache

@@ -5,12 +5,19 @@ request by one writer thread, in one transaction per 0.1 s: the comment-posting 
 disk commit, and losing the last few comments in a crash only costs thread context, never a decision.
 `flush()` waits for the writer, so a context rebuilt from the database sees every comment classified before it.
 
+A DELETE must not be undone by writes still queued (or still being classified) for the article it deletes. Each
+article id counts its deletions in the database; comments are queued with the count their article had when
+the service read the article's thread (`deletions`), and the writer, inside the transaction that inserts them,
+drops those whose article was deleted since. A DELETE therefore needs no flush, and it orders writes across
+worker processes too, since they share the database.
+
 One connection, guarded by a lock: the service's database work is small and rare next to classification, and
 one connection keeps SQLite's threading rules simple. WAL lets other worker processes read while one writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -40,6 +47,10 @@ CREATE TABLE IF NOT EXISTS comments (
     created_at REAL NOT NULL,
     UNIQUE (article_id, id)
 );
+CREATE TABLE IF NOT EXISTS article_deletions (
+    article_id TEXT PRIMARY KEY,
+    deletions INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS model_reloads (
     generation INTEGER PRIMARY KEY AUTOINCREMENT,
     version TEXT NOT NULL,
@@ -59,9 +70,10 @@ class StoreError(OSError):
     """Raised when the database file cannot be opened, read or written; the message names the file."""
 
 
-_Batch = tuple[str, Sequence[StoredComment]]
+_Batch = tuple[str, int, Sequence[StoredComment]]  # article id, its deletions when classified, comments
 _WRITE_LINGER_SECONDS = 0.1
 _ROWS_PER_INSERT = 500  # 5 values a row, within SQLite's 32,766 variables per statement
+_IDS_PER_QUERY = 500
 
 
 class ArticleStore:
@@ -101,8 +113,9 @@ class ArticleStore:
             try:
                 yield self._db
             except sqlite3.Error as error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # a closed connection cannot even say (a 503, not a 500)
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                 raise StoreError(f"database {self.path}: {error}") from error
 
     # -- articles -----------------------------------------------------------------------------------------
@@ -124,21 +137,39 @@ class ArticleStore:
         return None if row is None else Article(id=article_id, title=row[0], body=row[1])
 
     def delete_article(self, article_id: str) -> bool:
-        """Forget an article and its comments; True when the article existed."""
-        self.flush()
+        """Forget an article and its comments, and every comment still queued for it; True when it existed.
+
+        Comments classified before this call (queued, being written, or still being classified) never land
+        after it: they carry the old deletion count, which this transaction raises.
+        """
         with self._connection() as db:
-            db.execute("BEGIN")
+            db.execute("BEGIN IMMEDIATE")
             deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
             db.execute("DELETE FROM comments WHERE article_id = ?", (article_id,))
+            db.execute(
+                "INSERT INTO article_deletions (article_id, deletions) VALUES (?, 1) "
+                "ON CONFLICT (article_id) DO UPDATE SET deletions = deletions + 1",
+                (article_id,),
+            )
             db.execute("COMMIT")
         return deleted > 0
 
+    def deletions(self, article_id: str) -> int:
+        """How many times this article id was deleted: read before its thread, passed to `add_comments`."""
+        with self._connection() as db:
+            row = db.execute("SELECT deletions FROM article_deletions WHERE article_id = ?", (article_id,)).fetchone()
+        return 0 if row is None else int(row[0])
+
     # -- comments -----------------------------------------------------------------------------------------
-    def add_comments(self, article_id: str, comments: Sequence[StoredComment]) -> None:
-        """Queue comments for writing; the first text stored under an (article, comment) id is kept."""
+    def add_comments(self, article_id: str, comments: Sequence[StoredComment], *, deletions: int) -> None:
+        """Queue comments for writing; the first text stored under an (article, comment) id is kept.
+
+        `deletions` is the article's count (`deletions()`) when the thread they were classified in was read:
+        if the article has been deleted since, they are dropped instead of written.
+        """
         if comments:
             with self._progress:
-                self._pending.append((article_id, comments))
+                self._pending.append((article_id, deletions, comments))
                 self._queued += 1
             if not self._wake.is_set():
                 self._wake.set()
@@ -193,10 +224,14 @@ class ArticleStore:
 
     def _write_batch(self, batch: list[_Batch]) -> None:
         now = time.time()
-        rows = [(article_id, c.id, c.text, c.parent_id, now) for article_id, comments in batch for c in comments]
         try:
             with self._connection() as db:
-                db.execute("BEGIN")
+                # IMMEDIATE: the write lock is taken before the deletion counts are read, so no DELETE (of this
+                # process or another) can commit between the check and the insert.
+                db.execute("BEGIN IMMEDIATE")
+                current = self._deletion_counts(db, {article_id for article_id, _, _ in batch})
+                rows = [(article_id, c.id, c.text, c.parent_id, now) for article_id, deletions, comments in batch
+                        if current.get(article_id, 0) == deletions for c in comments]
                 # Many rows per statement: sqlite3 gives up and takes back the GIL at every step of a statement,
                 # so one step per row would hand the GIL back and forth with the event loop.
                 for start in range(0, len(rows), _ROWS_PER_INSERT):
@@ -210,7 +245,20 @@ class ArticleStore:
         except Exception:
             # Known comments are context, not decisions: a failed write is logged and the writer goes on
             # (a dead writer would leave flush() waiting for ever).
-            logger.exception("could not store %d classified comments", len(rows))
+            logger.exception("could not store %d classified comments", sum(len(comments) for _, _, comments in batch))
+
+    @staticmethod
+    def _deletion_counts(db: sqlite3.Connection, article_ids: set[str]) -> dict[str, int]:
+        """The deletion count of each of these articles that was ever deleted."""
+        ids = list(article_ids)
+        counts: dict[str, int] = {}
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            counts.update(db.execute(
+                "SELECT article_id, deletions FROM article_deletions WHERE article_id IN ("
+                + ",".join("?" * len(chunk)) + ")", chunk,
+            ).fetchall())
+        return counts
 
     # -- model generation (hot reload across worker processes) ---------------------------------------------
     def record_reload(self, version: str) -> int:

@@ -82,3 +82,39 @@ def check_unique_ids(comment_ids: Sequence[str]) -> None:
                 f"comments[{index}].id: duplicate comment id {comment_id!r} (first at comments[{seen}])",
                 field=f"comments[{index}].id",
             )
+
+
+def check_no_parent_cycles(comment_ids: Sequence[str], parent_ids: Sequence[str | None]) -> None:
+    """Replies within one request must form a tree: a comment cannot be an ancestor of its own parent.
+
+    Follows each comment's parent among the comments given (the first with that id, as `link_parents` does;
+    a parent outside them ends the chain, it cannot lead back). Raises ClassifyError naming the `parent_id`
+    of the cycle's last comment in request order, the one whose link closes the loop, as
+    `comments[i].parent_id`. Linear in the number of comments: every comment is walked once.
+    """
+    row_of: dict[str, int] = {}
+    for row, comment_id in enumerate(comment_ids):
+        row_of.setdefault(comment_id, row)
+    parent_rows = [-1 if parent is None else row_of.get(parent, -1) for parent in parent_ids]
+    # A comment naming itself is no link at all (`link_parents`); callers already refuse it as a reply to itself.
+    parent_rows = [-1 if parent == row else parent for row, parent in enumerate(parent_rows)]
+    walked = [-1] * len(parent_rows)  # the start of the walk that first reached each comment
+    for start in range(len(parent_rows)):
+        row = start
+        while row >= 0 and walked[row] < 0:
+            walked[row] = start
+            row = parent_rows[row]
+        if row < 0 or walked[row] != start:
+            continue  # reached a top-level comment, an outside parent, or a chain already known to end
+        cycle = [row]
+        while (row := parent_rows[row]) != cycle[0]:
+            cycle.append(row)
+        last = max(cycle)  # the loop, read from the comment sent last: it, its parent, ... back to it
+        turn = cycle.index(last)
+        loop = cycle[turn:] + cycle[:turn] + [last]
+        path = " -> ".join(repr(comment_ids[r]) for r in loop)
+        raise ClassifyError(
+            f"comments[{last}].parent_id: replies form a cycle ({path}): a comment cannot answer one of "
+            "its own replies",
+            field=f"comments[{last}].parent_id",
+        )

@@ -7,13 +7,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import UnknownArticleError
 from api.routes.deps import ERRORS, ServiceDep
-from api.schemas import ArticleOut, RequestModels
+from api.schemas import ID_RULE, ArticleOut, RequestModels, id_check
 from model.types import Article
 
 
 def articles_router(models: RequestModels, max_id_chars: int) -> APIRouter:
     router = APIRouter(prefix="/articles", tags=["articles"])
-    ArticleId = Annotated[str, Path(min_length=1, max_length=max_id_chars)]
+    # The same rule as the ids in bodies: a PUT with a decomposed 'é' stores the article /classify finds.
+    ArticleId = Annotated[str, Path(min_length=1, max_length=max_id_chars, description=ID_RULE),
+                          id_check(max_id_chars)]
     not_found: dict[int | str, dict[str, Any]] = {
         404: {"model": ERRORS[422]["model"], "description": "Unknown article id."}
     }

@@ -12,13 +12,19 @@ router = APIRouter(tags=["status"])
 
 @router.get("/health")
 async def health() -> dict[str, str]:
-    """Alive: the process answers HTTP (it may still have no model; see /ready)."""
+    """Alive: the process answers HTTP (it may still have no model; see /ready).
+
+    Answers without the API key when MODERATE_OPEN_PROBES is true, for load-balancer probes.
+    """
     return {"status": "ok"}
 
 
 @router.get("/ready", responses={503: ERRORS[503]})
 async def ready(service: ServiceDep) -> dict[str, Any]:
-    """Ready: a model is loaded and /classify can answer. 503 (with how to fix it) otherwise."""
+    """Ready: a model is loaded and /classify can answer. 503 (with how to fix it) otherwise.
+
+    Answers without the API key when MODERATE_OPEN_PROBES is true, for load-balancer probes.
+    """
     model = service.require_model()
     return {"status": "ready", "model_version": model.version}
 

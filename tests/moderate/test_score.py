@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from batch.scorer import SCORE_COLUMNS
 from moderate.cli import app
-from tests.conftest import PROJECT_ROOT, TINY_ARTICLES, TINY_COMMENTS
 from tests.batch.test_readers import DISQUS, WXR
+from tests.conftest import PROJECT_ROOT, TINY_ARTICLES, TINY_COMMENTS
 
 runner = CliRunner()
 COMMENT_COLUMNS = ["comment_id", "article_id", "parent_id", "text"]
