@@ -37,6 +37,7 @@ from model.bundle_files import (
     read_metadata,
     sha256_of,
 )
+from model.classifier import SpamThenTopicClassifier, combine_heads, explanation_weights
 from model.context import ArticleContext
 from model.errors import BundleError, BundleIntegrityError, BundleNotFoundError, ClassifyError
 from model.explain import Explainer
@@ -62,21 +63,20 @@ class ModelBundle:
         classifier = self.pipeline.named_steps["classifier"]
         if not isinstance(features, CommentContextFeatures):
             raise BundleError("a bundle's pipeline must start with CommentContextFeatures")
+        if not isinstance(classifier, SpamThenTopicClassifier):
+            raise BundleError(
+                "a bundle's pipeline must end with SpamThenTopicClassifier; retrain with `moderate train`"
+            )
         classes = [str(c) for c in classifier.classes_]
         if sorted(classes) != sorted(self.labels):
             raise BundleError(f"bundle labels {self.labels} do not match the classifier's classes {classes}")
-        order = [classes.index(label) for label in self.labels]
-        coef = _full_width(np.asarray(classifier.coef_, dtype=np.float64), self.pipeline, features)
-        intercept = np.asarray(classifier.intercept_, dtype=np.float64)
-        if coef.shape[0] == 1:  # binary logistic regression: one weight vector for classes_[1]
-            coef = np.vstack([-coef[0] / 2.0, coef[0] / 2.0])
-            intercept = np.array([-intercept[0] / 2.0, intercept[0] / 2.0])
         self._features: CommentContextFeatures = features
-        self._weights = np.ascontiguousarray(coef[order])
-        # features × labels, C-contiguous: scipy copies a transposed view on every product otherwise
-        self._weights_by_feature = np.ascontiguousarray(self._weights.T)
-        self._intercept = intercept[order]
-        self._explainer = Explainer(features, self._weights)
+        self._heads: tuple[str, ...] = tuple(classifier.heads_)
+        coef = np.asarray(classifier.head_coef_, dtype=np.float64)
+        # features × heads, C-contiguous: scipy copies a transposed view on every product otherwise
+        self._weights_by_feature = np.ascontiguousarray(coef.T)
+        self._intercept = np.asarray(classifier.head_intercept_, dtype=np.float64)
+        self._explainer = Explainer(features, explanation_weights(coef, self._heads, self.labels), centred=False)
         self._small = SmallBatchFeatures(features) if small_batch_supports(features) else None
 
     # -- identity -----------------------------------------------------------------------------------------
@@ -88,10 +88,10 @@ class ModelBundle:
     def scores_from_features(self, matrix: sp.csr_matrix) -> np.ndarray:
         """Class probabilities (columns in `labels` order) from a feature matrix.
 
-        The same softmax as LogisticRegression.predict_proba, without its per-call validation, which costs
-        more than the arithmetic for a single comment.
+        What the classifier's predict_proba computes, without its per-call validation, which costs more than the
+        arithmetic for a single comment.
         """
-        return _softmax(np.asarray(matrix @ self._weights_by_feature) + self._intercept)
+        return self._probabilities(np.asarray(matrix @ self._weights_by_feature) + self._intercept)
 
     def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities for a frame with columns text, article_key, title, body (+ comment_id, parent_id)."""
@@ -235,7 +235,10 @@ class ModelBundle:
             ])
         else:
             term_logits = np.asarray(terms @ term_weights)
-        return _softmax(term_logits + dense @ self._weights_by_feature[width:] + self._intercept)
+        return self._probabilities(term_logits + dense @ self._weights_by_feature[width:] + self._intercept)
+
+    def _probabilities(self, head_logits: np.ndarray) -> np.ndarray:
+        return combine_heads(head_logits, self._heads, self.labels)
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -303,25 +306,8 @@ class ModelBundle:
         )
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits - logits.max(axis=1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=1, keepdims=True)
-    return logits
-
-
 def _stack(rows: list[sp.csr_matrix]) -> sp.csr_matrix:
     return rows[0] if len(rows) == 1 else sp.vstack(rows, format="csr")
-
-
-def _full_width(coef: np.ndarray, pipeline: Pipeline, features: CommentContextFeatures) -> np.ndarray:
-    """Classifier weights over every feature column, zero where a selection step dropped the column."""
-    if "select" not in pipeline.named_steps:
-        return coef
-    support = pipeline.named_steps["select"].get_support()
-    full = np.zeros((coef.shape[0], features.n_features_out_), dtype=np.float64)
-    full[:, support] = coef
-    return full
 
 
 #: `_Links.parent_rows` value of the first parent known from an earlier call; the k-th is _KNOWN_PARENT - k.

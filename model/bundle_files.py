@@ -21,7 +21,7 @@ import sklearn
 
 from model.errors import BundleIntegrityError
 
-FORMAT_VERSION = 2  # 2: features gained the thread-distinctiveness column and background_
+FORMAT_VERSION = 3  # 2: thread-distinctiveness column and background_; 3: spam and topic heads
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 

@@ -28,12 +28,15 @@ def _strength(candidate: tuple[float, int, float | None]) -> float:
 class Explainer:
     """Built once per bundle: the centred weights and a hasher that maps a term to its bucket."""
 
-    def __init__(self, features: CommentContextFeatures, weights: np.ndarray, max_reasons: int = 4) -> None:
+    def __init__(self, features: CommentContextFeatures, weights: np.ndarray, max_reasons: int = 4, *,
+                 centred: bool = True) -> None:
+        """`weights`: one row per label. Softmax weights are centred on their mean over labels; weights that
+        already are log-odds against the alternatives (the classifier's heads) are used as they are."""
         self.features = features
-        centred = weights - weights.mean(axis=0, keepdims=True)
+        centred_weights = weights - weights.mean(axis=0, keepdims=True) if centred else weights
         self._dense_start = features.n_features_out_ - len(features.dense_names_)
-        self._term_weights = np.ascontiguousarray(centred[:, : self._dense_start])
-        self._dense_weights = np.ascontiguousarray(centred[:, self._dense_start :])
+        self._term_weights = np.ascontiguousarray(centred_weights[:, : self._dense_start])
+        self._dense_weights = np.ascontiguousarray(centred_weights[:, self._dense_start :])
         self.max_reasons = max_reasons
         self._analyzer = term_analyzer(features.hasher_)
         self._buckets = TermBuckets(features.n_features)

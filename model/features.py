@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils.validation import check_is_fitted
 
+from model.context_measures import ContextMeasures, context_columns
 from model.cues import CUE_NAMES, spam_cues
 from model.linking import link_parents
 from model.sparse_ops import (
@@ -45,7 +46,8 @@ from model.weighting import weigh_rows
 REQUIRED_COLUMNS: tuple[str, ...] = ("text", "article_key", "title", "body")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("comment_id", "parent_id", "parent_text")
 
-CONTEXT_NAMES: tuple[str, ...] = (
+#: Dense columns that relate the comment to its article, parent or thread (the spam head never sees these).
+RELATION_NAMES: tuple[str, ...] = (
     "similarity to the article title",
     "similarity to the article body",
     "similarity to the article (sqrt)",
@@ -60,9 +62,10 @@ CONTEXT_NAMES: tuple[str, ...] = (
     "similarity to the thread (sqrt)",
     "similarity to the thread's distinctive terms",
     "thread size (log)",
-    "distinct terms (log)",
-    "repeated terms",
 )
+#: Dense columns about the comment alone, kept whether or not context is on.
+OWN_NAMES: tuple[str, ...] = ("distinct terms (log)", "repeated terms")
+CONTEXT_NAMES: tuple[str, ...] = RELATION_NAMES + OWN_NAMES
 DENSE_NAMES: tuple[str, ...] = CONTEXT_NAMES + tuple(f"spam cue: {name}" for name in CUE_NAMES)
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -206,6 +209,14 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             thread_groups=article_rows,
         )
 
+    def term_columns(self) -> tuple[int, int]:
+        """(start, stop) of the output columns that hold the comment's own terms (words, and characters if on).
+
+        Decided by the parameters alone, so a classifier can be told before anything is fitted (and a clone
+        of the pipeline agrees); the spam head reads only these.
+        """
+        return (0, self.n_features * (2 if self.char_ngrams else 1))
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Hashed term buckets (`term_<i>`), character buckets (`char_<i>`), then the named dense features."""
         check_is_fitted(self, "idf_")
@@ -216,7 +227,7 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
 
     # -- internals ----------------------------------------------------------------------------------------
     def _dense_names(self) -> tuple[str, ...]:
-        names: tuple[str, ...] = ("distinct terms (log)", "repeated terms")
+        names: tuple[str, ...] = OWN_NAMES
         if self.context:
             names = CONTEXT_NAMES
         if self.cues:
@@ -270,7 +281,10 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             return np.zeros((0, len(self._dense_names())))
         distinct = measures.distinct
         repeated = 1.0 - distinct / np.maximum(measures.term_totals, 1.0)
-        columns = _context_columns(measures, repeated) if self.context else [np.log1p(distinct), repeated]
+        if self.context:
+            columns = context_columns(measures, repeated, short_reply_terms=_SHORT_REPLY_TERMS)
+        else:
+            columns = [np.log1p(distinct), repeated]
         if self.cues:
             columns.append(spam_cues(texts))
         return np.column_stack(columns)
@@ -303,80 +317,6 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
             )
         _thread_similarity(batch, self.background_, measures)
         return measures
-
-
-@dataclass
-class ContextMeasures:
-    """Per comment, what the dense features are computed from: dot products and counts, before any formula.
-
-    `shared_*` count the comment's distinct terms that the article (or parent) also has; the thread sums are
-    leave-one-out inputs: `thread_dot` = comment · (sum of every thread comment, itself included),
-    `thread_squared` = ||that sum||², `thread_background` = that sum · background, `thread_count` = comments
-    in the thread, itself included.
-    """
-
-    distinct: np.ndarray
-    term_totals: np.ndarray
-    sim_title: np.ndarray
-    sim_body: np.ndarray
-    shared_article: np.ndarray
-    is_reply: np.ndarray
-    sim_parent: np.ndarray
-    shared_parent: np.ndarray
-    parent_sim_article: np.ndarray
-    own_squared: np.ndarray
-    own_background: np.ndarray
-    thread_dot: np.ndarray
-    thread_squared: np.ndarray
-    thread_background: np.ndarray
-    thread_count: np.ndarray
-    background_squared: float = 0.0
-
-    @classmethod
-    def empty(cls, n: int, distinct: np.ndarray, term_totals: np.ndarray) -> ContextMeasures:
-        def zeros() -> np.ndarray:
-            return np.zeros(n)
-
-        return cls(distinct=distinct, term_totals=term_totals, sim_title=zeros(), sim_body=zeros(),
-                   shared_article=zeros(), is_reply=zeros(), sim_parent=zeros(), shared_parent=zeros(),
-                   parent_sim_article=zeros(), own_squared=zeros(), own_background=zeros(), thread_dot=zeros(),
-                   thread_squared=zeros(), thread_background=zeros(), thread_count=zeros())
-
-
-def _context_columns(m: ContextMeasures, repeated: np.ndarray) -> list[np.ndarray]:
-    distinct = np.maximum(m.distinct, 1.0)
-    others = m.thread_count - 1.0
-    others_dot = m.thread_dot - m.own_squared  # own is 1 for a non-empty comment, 0 for an empty one
-    others_norm_sq = m.thread_squared - 2.0 * m.thread_dot + m.own_squared
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sim_thread = np.where(others_norm_sq > 1e-12,
-                              others_dot / np.sqrt(np.maximum(others_norm_sq, 1e-12)), 0.0)
-        safe = np.maximum(others, 1.0)
-        distinctive_dot = others_dot / safe - m.own_background
-        distinctive_sq = (others_norm_sq / safe**2 - 2.0 * (m.thread_background - m.own_background) / safe
-                          + m.background_squared)
-        distinctive = np.where((others > 0) & (distinctive_sq > 1e-12),
-                               distinctive_dot / np.sqrt(np.maximum(distinctive_sq, 1e-12)), 0.0)
-    sim_thread = np.clip(sim_thread, 0.0, 1.0)
-    sim_article = np.maximum(m.sim_title, m.sim_body)
-    return [
-        m.sim_title,
-        m.sim_body,
-        np.sqrt(sim_article),
-        m.shared_article / distinct,
-        m.is_reply,
-        m.sim_parent,
-        m.shared_parent / distinct,
-        m.parent_sim_article,
-        m.is_reply * (m.distinct <= _SHORT_REPLY_TERMS),
-        (others > 0).astype(np.float64),
-        sim_thread,
-        np.sqrt(np.maximum(sim_thread, 0.0)),
-        np.clip(distinctive, -1.0, 1.0),
-        np.log1p(others),
-        np.log1p(m.distinct),
-        repeated,
-    ]
 
 
 def _thread_similarity(batch: ContextBatch, background: np.ndarray, measures: ContextMeasures) -> None:

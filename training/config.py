@@ -20,10 +20,13 @@ class TrainingConfig:
       can judge the first comment on a new story.
     - `n_jobs`: cross-validation folds run in parallel (the machine we target has 2 cores).
     - `augment_min_terms`: comments shorter than this are not moved (a "lol" fits under any article).
+    - `C`, `spam_C`: inverse regularisation of the topic head and of the spam head (None: the same as C).
     """
 
     folds: int = 5
-    C: float = 16.0
+    C: float = 4.0
+    spam_C: float | None = 32.0
+    spam_weight: float = 3.0
     class_weight: str | None = None
     n_features: int = 2**18
     ngram_range: tuple[int, int] = (1, 2)
@@ -40,6 +43,8 @@ class TrainingConfig:
     def pipeline_params(self) -> dict[str, Any]:
         return {
             "C": self.C,
+            "spam_C": self.spam_C,
+            "spam_weight": self.spam_weight,
             "class_weight": self.class_weight,
             "random_state": self.random_state,
             "n_features": self.n_features,

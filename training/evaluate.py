@@ -41,6 +41,7 @@ class CrossValidation:
     baseline_scores: np.ndarray
     augmented_per_fold: list[dict[str, int]]
     seconds: float
+    uncalibrated_scores: np.ndarray | None = None  # `scores` before calibration (training.train.calibrate)
 
 
 def training_rows(frame: pd.DataFrame, y: pd.Series, articles: pd.DataFrame, config: TrainingConfig,

@@ -20,6 +20,11 @@ def write_report(folder: Path, metrics: dict[str, Any], cv: CrossValidation | No
     if cv is not None:
         plots = [_confusion_plot(folder / "confusion_matrix.png", metrics["model"]["confusion_matrix"]),
                  _precision_recall_plot(folder / "precision_recall.png", cv)]
+        if "calibration" in metrics:
+            plots.append(reliability_plot(folder / "reliability.png", {
+                "before calibration": (cv.y_true, cv.uncalibrated_scores),
+                "after (cross-fitted)": (cv.y_true, cv.scores),
+            }, cv.labels))
     (folder / "report.md").write_text(render_markdown(metrics, [p.name for p in plots]), encoding="utf-8")
     return written + plots
 
@@ -62,6 +67,16 @@ def render_markdown(metrics: dict[str, Any], plot_names: list[str]) -> str:
         lines += ["", "| true label | approve | review | reject |", "|---|---|---|---|"]
         for label, counts in actions["by_true_label"].items():
             lines.append(f"| {label} | {counts['approve']} | {counts['review']} | {counts['reject']} |")
+    if "calibration" in metrics:
+        calibration = metrics["calibration"]
+        lines += ["", "## Calibration (grouped out-of-fold scores)", "",
+                  f"{calibration['method']}; temperatures {json.dumps(calibration['temperatures'])}.",
+                  f"Expected calibration error (top label, 15 bins): {calibration['ece_before']:.4f} before, "
+                  f"{calibration['ece_after']:.4f} after.", "",
+                  "| top-label probability | comments | mean probability | share right |", "|---|---|---|---|"]
+        for row in calibration["reliability"]:
+            lines.append(f"| {row['low']:.2f}-{row['high']:.2f} | {row['count']} | {row['confidence']:.3f} | "
+                         f"{row['accuracy']:.3f} |")
     for name in plot_names:
         lines += ["", f"![{name}]({name})"]
     return "\n".join(lines) + "\n"
@@ -114,6 +129,35 @@ def _precision_recall_plot(path: Path, cv: CrossValidation) -> Path:
         axis.set_ylim(0, 1.02)
         axis.legend(loc="lower left")
     figure.suptitle("Precision-recall per class (held-out articles)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def reliability_plot(path: Path, curves: dict[str, tuple[Any, Any]], labels: tuple[str, ...]) -> Path:
+    """Share predicted right against top-label probability, one line per named set of scores."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from training.calibration import expected_calibration_error, reliability_table
+
+    figure, axis = plt.subplots(figsize=(4.5, 4))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    for name, (y_true, scores) in curves.items():
+        if scores is None:
+            continue
+        table = reliability_table(y_true, scores, labels)
+        ece = expected_calibration_error(y_true, scores, labels)
+        axis.plot([row["confidence"] for row in table], [row["accuracy"] for row in table], marker="o",
+                  markersize=3, label=f"{name} (ECE {ece:.3f})")
+    axis.set_xlabel("probability of the predicted label")
+    axis.set_ylabel("share predicted right")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

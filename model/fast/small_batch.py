@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from model.context import ArticleContext
-from model.features import CommentContextFeatures, ContextMeasures
+from model.context_measures import ContextMeasures
+from model.features import CommentContextFeatures
 from model.term_buckets import TermBuckets, term_analyzer
 from model.weighting import weigh_entries
 

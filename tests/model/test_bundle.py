@@ -64,7 +64,7 @@ def test_other_format_version_and_broken_metadata_are_refused(tiny_bundle_dir: P
     folder = copy_bundle(tiny_bundle_dir, tmp_path / "b")
     metadata = json.loads((folder / METADATA_FILE).read_text())
     (folder / METADATA_FILE).write_text(json.dumps({**metadata, "format_version": 99}))
-    with pytest.raises(BundleIntegrityError, match="bundle format version 99, this program reads version 2"):
+    with pytest.raises(BundleIntegrityError, match="bundle format version 99, this program reads version 3"):
         ModelBundle.load(folder)
     (folder / METADATA_FILE).write_text("{truncated")
     with pytest.raises(BundleIntegrityError, match="cannot be read as JSON"):

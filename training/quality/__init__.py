@@ -36,6 +36,7 @@ from training.quality.omp import PARENT_WEIGHTS, omp_offtopic
 from training.quality.qatar import qatar_relevance
 from training.quality.results import ProtocolResult
 from training.quality.sampling import sample_articles
+from training.quality.surface import surface_statistics
 from training.quality.youtube import youtube_spam
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "pairing",
     "qatar_relevance",
     "sample_articles",
+    "surface_statistics",
     "transfer",
     "youtube_spam",
 ]

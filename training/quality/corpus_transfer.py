@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from model.bundle import ModelBundle
 from model.labels import OFF_TOPIC, ON_TOPIC, SPAM
 from model.pipeline import make_baseline_pipeline
+from training.calibration import binary_calibration
 from training.data import LabeledData
 from training.quality.article_pairing import other_articles, pairing_matrix
 from training.quality.fitting import class_scores
@@ -35,6 +36,7 @@ def transfer(bundle: ModelBundle, corpus: LabeledData, sets: dict[str, LabeledDa
     figures: list[Figure] = []
     details: dict[str, Any] = {"model": bundle.version, "labels": labels}
     errors: dict[str, list[dict[str, Any]]] = {}
+    headline: list[dict[str, Any]] = []  # the table docs/quality.md leads with
     for key, data in sets.items():
         frame = data.model_frame()
         if key in ("fox", "globe"):
@@ -53,6 +55,8 @@ def transfer(bundle: ModelBundle, corpus: LabeledData, sets: dict[str, LabeledDa
             figures.append(Figure(name, "transfer: article pairing, in the thread", "AUC", aucs[True], base_auc))
             figures.append(Figure(name, "transfer: article pairing, comment alone", "AUC", aucs[False], base_auc))
             details[f"{key}: pairing AUC (thread / alone)"] = [aucs[True], aucs[False]]
+            headline.append({"set": name, "task": "own article vs another (in the thread)", "measure": "ROC AUC",
+                             "ours": aucs[True], "naive": base_auc})
             continue
         scores = bundle.score_frame(frame)
         base = naive.predict_proba(frame)
@@ -78,10 +82,25 @@ def transfer(bundle: ModelBundle, corpus: LabeledData, sets: dict[str, LabeledDa
         figures.append(Figure(dataset, "transfer: all comments", "ROC AUC", ours_m["auc"], base_m["auc"]))
         details[f"{key}: ours"] = ours_m
         details[f"{key}: baseline"] = base_m
+        ours_c, base_c = binary_calibration(y, score), binary_calibration(y, base_score)
+        details[f"{key}: reliability (ours)"] = ours_c["table"]
+        task = "spam" if positive == SPAM else "off topic (not on_topic)"
+        share = round(float(np.mean(y)), 3)
+        for measure, ours_v, base_v in (("ROC AUC", ours_m.get("auc"), base_m.get("auc")),
+                                        ("average precision", ours_m.get("average_precision"),
+                                         base_m.get("average_precision")),
+                                        ("F1 at the model's decision", ours_m["f1"], base_m["f1"]),
+                                        ("expected calibration error", ours_c["ece"], base_c["ece"])):
+            headline.append({"set": dataset, "task": f"{task} ({share:.0%} of comments)", "measure": measure,
+                             "ours": ours_v, "naive": base_v})
         errors.update({f"{key}, {kind}": rows for kind, rows in
                        error_sample(frame, y, flagged, score, positive.replace("_", "-"), n=3).items()})
         if progress:
             progress(f"transfer {key}: {metric} {ours_m['f1']:.3f} (baseline {base_m['f1']:.3f})")
+    details["headline"] = headline
+    calibration = bundle.metadata.get("validation", {}).get("calibration")
+    if calibration:
+        details["corpus calibration (grouped out-of-fold)"] = calibration
     return ProtocolResult(
         key="transfer", title="Transfer: the default model on real sets, without retraining",
         setup=(f"Bundle {bundle.version}, trained only on {corpus.source} ({len(corpus_frame)} comments); the "
