@@ -346,7 +346,7 @@ def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]]) -> _Links:
         found = np.flatnonzero(links.rows >= 0)
         parent_rows[start + found] = start + links.rows[found]
         for index in np.flatnonzero(links.unresolved).tolist():
-            parent = comments[index].parent_id
+            parent = str(comments[index].parent_id)  # unresolved: it names a parent
             if parent == comments[index].id:
                 raise ClassifyError(
                     f"comments[{index}].parent_id: a comment cannot reply to itself ({parent!r})",

@@ -39,7 +39,8 @@ class ParentLinks:
 
 
 def link_parents(
-    article_keys: Sequence[object], comment_ids: Sequence[object] | None, parent_ids: Sequence[object]
+    article_keys: Sequence[object] | np.ndarray, comment_ids: Sequence[object] | np.ndarray | None,
+    parent_ids: Sequence[object] | np.ndarray,
 ) -> ParentLinks:
     """Link every comment to its parent by (article, comment id); ids may be None or "" for "none".
 
