@@ -1,17 +1,21 @@
 """Surface cues that spam carries whatever its words: links, money, contact prompts, phone numbers, shouting.
 
 The word features learn which words spammers used last year; these cues describe how spam is built, which
-changes more slowly. Two paths count them, each skipping the work that cannot change a count:
+changes more slowly. Every pattern is counted by RE2, whose time is linear in the text whatever the pattern and
+the text (Python's backtracking `re` took seconds on some 20 KB comments, on the service's event loop). Two
+paths count them, each skipping the work that cannot change a count:
 
 - large batches (`SMALL_BATCH` texts or more): Arrow's RE2 kernels (C++) over the whole batch. Letters, capitals,
   "!" and digits are counted in one numpy pass over the UTF-8 bytes; each pattern runs only on the texts where
   it can match (see `_count_arrow`). The counts are those of RE2 over every text.
-- small batches (the API: 1-16 texts per call): Python's `re`, compiled once. A pattern runs only when a cheap
-  test on the text's bytes (its prefilter, below) says it could match; otherwise its count is 0, which is what
-  `findall` would have said. The counts are those of `findall` over every text.
+- small batches (the API: 1-16 texts per call): the same RE2 patterns through `model.cue_engine`, compiled once
+  (Arrow compiles its patterns on every call, which would cost more than the counting). A pattern runs only
+  when a cheap test on the text's bytes (its prefilter, below) says it could match; otherwise its count is 0,
+  which is what RE2 would have said. The counts are those of Arrow's `count_substring_regex` over every text.
 
-The tests check each path against its plain definition on texts built to sit on both sides of every prefilter,
-and the two paths against each other.
+The tests check each path against that definition on texts built to sit on both sides of every prefilter, and
+on hostile texts (long runs of digits, separators and look-alike letters) built to make a backtracking engine
+slow (`tests/model/test_hostile_cues.py`).
 """
 
 from __future__ import annotations
@@ -19,24 +23,33 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# name -> (pattern, ignore_case), counted as matches per comment. The patterns stay in the subset where RE2
-# (Arrow, for large batches) and Python's `re` with re.ASCII (small batches, no per-call compilation) agree:
-# ASCII classes only, no back-references, no \p{...}; texts are normalised first, so \s means the same.
+from model.cue_engine import CuePattern, compile_pattern, count_matches, find, match_at
+from model.cue_prefilters import PREFILTERS as _PREFILTERS
+from model.cue_prefilters import SPACED as _SPACED
+
+# money: a currency sign before an amount, a unit after one, or digits grouped by commas. Texts with a long run
+# of digits are counted from these alternatives (see LONG_RUN and `_count_money`).
+_MONEY_SIGN_FIRST = r"[$€£¥]\s?[0-9][0-9,.]*"
+_MONEY_UNIT_AFTER = r"[0-9][0-9,.]*\s?(?:\$|€|£|usd|dollars|bucks|k\b)"
+_MONEY_GROUPED = r"\b[0-9]{1,3}(?:,[0-9]{3})+\b"
+_MONEY_ALTERNATIVES = (_MONEY_SIGN_FIRST, _MONEY_UNIT_AFTER, _MONEY_GROUPED)
+
+# name -> (pattern, ignore_case), counted as matches per comment: RE2 syntax, run by RE2 on both paths (with
+# Arrow's options: UTF-8, and case folding where asked, under which "k" also matches the Kelvin sign K and "s"
+# the long s ſ). \b, \s and [a-z] are ASCII in RE2; \s is [\t\n\f\r ].
 _PATTERNS: dict[str, tuple[str, bool]] = {
     "link": (
         r"https?://|www\.|\b[a-z0-9-]{2,}\s?(?:\.|\(dot\)|\[dot\]| dot )\s?"
         r"(?:com|net|org|info|biz|xyz|io|co|ly|me|site|online|top|club|shop|link|ru|us)\b",
         True,
     ),
-    "money": (
-        r"[$€£¥]\s?[0-9][0-9,.]*|[0-9][0-9,.]*\s?(?:\$|€|£|usd|dollars|bucks|k\b)|\b[0-9]{1,3}(?:,[0-9]{3})+\b",
-        True,
-    ),
+    "money": ("|".join(_MONEY_ALTERNATIVES), True),
     "earning_rate": (
         r"\b(?:per|a|an|each|every|/)\s?(?:hour|hr|day|week|wk|month|mo|year|yr)\b",
         True,
@@ -65,46 +78,26 @@ _PATTERNS: dict[str, tuple[str, bool]] = {
 #: Cue column names, in the order `spam_cues` returns them.
 CUE_NAMES: tuple[str, ...] = (*_PATTERNS, "uppercase_ratio", "log_chars")
 
-#: Below this many texts, compiled Python regexes beat Arrow, which compiles its patterns on every call.
+#: Below this many texts, RE2 programs compiled once and called from Python beat Arrow, which compiles its
+#: patterns on every call.
 SMALL_BATCH = 256
+
+# A run of this many [0-9,.] bytes is "long" for money, the one pattern whose count can read the text more
+# than a bounded number of times. After a match of digits grouped by commas inside a run, RE2 reads on to the
+# end of the run to see whether a unit follows it (the unit alternative, preferred, would then match from the
+# run's first digit), and the next search starts just after the match, so a run holding k matches is read k
+# times: `"1,000." * 3333` cost 55 ms per 20 KB text in Arrow, 15 s for a 256-comment request. In a run that
+# no unit follows, money's matches are those of the other two alternatives, which end inside the run; they are
+# counted there with searches that stop at the run's end (`_count_money`). Elsewhere each search reads at most
+# a short run (under LONG_RUN bytes) and a unit past its match.
+LONG_RUN = 64
+_LONG_RUN_PATTERN = f"[0-9,.]{{{LONG_RUN}}}"
 
 # Patterns that cannot match a text without an ASCII digit (every alternative holds a [0-9]), and the pattern
 # that cannot match pure ASCII (its class is all above U+2600). Both paths skip them on such texts.
 _NEED_DIGIT = frozenset({"money", "phone_like", "digit_in_word"})
 _NEED_NON_ASCII = frozenset({"emoji"})
 
-# Small-batch prefilters. Each is a necessary condition for its pattern to match, tested on the text's UTF-8
-# bytes (`data`) or on those bytes with the ASCII letters lower-cased (`lowered`: `bytes.lower` touches nothing
-# else). The patterns' matches are ASCII apart from currency signs and emoji, so lower-cased they are the same
-# bytes, and every prefilter only asks for a piece that every alternative of its pattern must contain. A text
-# a prefilter rejects therefore has no match (count 0); a text it accepts is counted by the pattern itself, so
-# the counts are the pattern's whatever the prefilter lets through. No \b in the prefilters: it is the one test
-# whose answer could differ between a text and its lower-cased bytes. Searches start with a literal byte where
-# possible, which `re` finds with a fast scan instead of trying the pattern at every position.
-_TLDS = rb"(?:com|net|org|info|biz|xyz|io|co|ly|me|site|online|top|club|shop|link|ru|us)"
-# link: the separators "(dot)", "[dot]" and " dot " all hold "dot"; otherwise "://", "www." or "." and a domain.
-_LINK = rb"://|\.(?:(?<=www\.)|\s?" + _TLDS + rb")"
-# money, in texts with a digit: "$" or a non-ASCII currency sign (€ £ ¥), or, with digits mapped to "0", a
-# digit run followed by a unit, or a comma between digits.
-_MONEY = rb"0(?:[0,.]*\s?(?:usd|dollars|bucks|k)|,0)"
-_EARNING = rb"(?:per|a|an|each|every|/)\s?(?:hour|hr|day|week|wk|month|mo|year|yr)"
-# contact_prompt: "@", "dm", "whats", "telegram", or a piece of another alternative. The pieces ending in a
-# space are searched in the reversed bytes, where they start with it (a literal first byte is what makes a
-# search fast); "signal me", "call me", "email me" end in "l me", "pm me" and "inbox me" in "m me" / "x me",
-# "message me" and "text me" in "e me" / "t me".
-_CONTACT_REVERSED = rb" (?:tcatnoc|hcaer|kcehc|ni knil|kcilc)"
-_ME_REVERSED = rb"em [lmxet]"
-# phone_like, with digits mapped to "0", O o S l I to "o", its separators to "-", and the bytes reversed: the
-# final digit, then six characters that can stand for digits, each after at most three separators.
-_PHONE_REVERSED = rb"0(?:-{0,3}[0o]){6}"
-# spelled_digits, with its separators mapped to "#": separators, a number word, separators, a number word (the
-# pattern has at least four words, each but the first after separators: the second and third are these).
-_NUMBER = rb"(?:zero|one|two|three|four|five|six|seven|eight|nine|oh)"
-_SPELLED = rb"#" + _NUMBER + rb"#+" + _NUMBER
-# repeated_char: a character four times (case folded), once adjacent bytes are known to repeat three times.
-_REPEATED = rb"([a-z!?.$])\1\1\1"
-_DIGIT_IN_WORD = rb"0[a-z]"  # digits mapped to "0": a digit run followed by a letter
-_SPACED = b"a a a a"  # letters mapped to "a": four single letters, each but the last followed by a space
 
 
 def spam_cues(texts: Sequence[str]) -> np.ndarray:
@@ -127,7 +120,7 @@ def spam_cues(texts: Sequence[str]) -> np.ndarray:
 
 def _cue_row(text: str) -> list[float]:
     """One row of `spam_cues`, the same numbers as the batch formulas above."""
-    *counts, uppers, letters, length = _count_text(text)
+    *counts, uppers, letters, length = _count_text(text, _compiled())
     row = [_log1p(count) for count in counts]
     row.append(uppers / max(letters, 1) if letters >= 8 else 0.0)
     row.append(_log1p(length))
@@ -146,7 +139,7 @@ def _log1p_table() -> list[float]:
     return np.log1p(np.arange(1 << 15, dtype=np.float64)).tolist()
 
 
-# -- small batches: Python's re, behind prefilters -----------------------------------------------------
+# -- small batches: RE2 pattern by pattern, behind prefilters ----------------------------------------
 def _table(mapping: dict[int, int]) -> bytes:
     return bytes(mapping.get(b, b) for b in range(256))
 
@@ -160,61 +153,134 @@ _LETTERS_TO_A = _table(dict.fromkeys(range(0x61, 0x7B), ord("a")))  # applied to
 _NOT_UPPER = bytes(b for b in range(256) if not 0x41 <= b <= 0x5A)
 _NOT_LETTER = bytes(b for b in range(256) if not (0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A))
 _NOT_DIGIT = bytes(b for b in range(256) if b not in _DIGITS)
+# The non-ASCII letters that RE2's case folding matches with an ASCII letter (checked against Arrow over every
+# code point in the tests): under (?i), "k" matches the Kelvin sign and "s" the long s.
+_ASCII_FOLDS = {"\u212a": "k", "\u017f": "s"}
+# [0-9,.] to "0", every other byte to "x": the runs money reads through (see LONG_RUN).
+_RUN_BYTES = _table({**dict.fromkeys(range(256), ord("x")), **dict.fromkeys([*_DIGITS, *b",."], 0x30)})
+
+
+class _Programs(NamedTuple):
+    """What the small-batch path runs: every search of a pattern goes to RE2 (`CuePattern`), and Python's `re`
+    runs only the prefilters, each of bounded width."""
+
+    patterns: tuple[CuePattern, ...]  # in _PATTERNS order
+    money_unit_after: CuePattern  # money's unit alternative
+    money_others: CuePattern  # its other two alternatives, in their order
+    prefilters: tuple[re.Pattern[bytes], ...]  # in _PREFILTERS order
 
 
 @cache
-def _compiled() -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[bytes], ...]]:
-    """The patterns (Python's re, ASCII classes) in _PATTERNS order, and the prefilters that are regexes."""
-    patterns = tuple(re.compile(pattern, re.ASCII | (re.IGNORECASE if ignore_case else 0))
-                     for pattern, ignore_case in _PATTERNS.values())
-    prefilters = (_LINK, _MONEY, _EARNING, _CONTACT_REVERSED, _ME_REVERSED, _PHONE_REVERSED, _SPELLED, _REPEATED,
-                  _DIGIT_IN_WORD)
-    return patterns, tuple(re.compile(prefilter) for prefilter in prefilters)
+def _compiled() -> _Programs:
+    """The programs, compiled once per process (on first use: nothing is compiled at import)."""
+    return _Programs(
+        patterns=tuple(compile_pattern(pattern, ignore_case=case) for pattern, case in _PATTERNS.values()),
+        money_unit_after=compile_pattern(_MONEY_UNIT_AFTER, ignore_case=True),
+        money_others=compile_pattern(f"{_MONEY_SIGN_FIRST}|{_MONEY_GROUPED}", ignore_case=True),
+        prefilters=tuple(re.compile(prefilter) for prefilter in _PREFILTERS),
+    )
 
 
-def _count_python(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pattern counts, [A-Z] counts, [A-Za-z] counts and lengths, as `_count_arrow` gives them."""
-    rows = np.array([_count_text(text) for text in texts], dtype=np.float64).reshape(len(texts), -1)
+def _count_money(data: bytes, programs: _Programs) -> int:
+    """Arrow's count of money in the UTF-8 bytes `data`, reading them a bounded number of times.
+
+    Inside a long run that no unit follows, neither a currency sign nor a unit can start a match (a sign is not
+    in the run; a unit alternative started at any digit of the run would need a unit after the run), so the
+    count's next match there is the next match of the other two alternatives that ends in the run, if there is
+    one: those alternatives end inside a run of digits, and a search for them reads at most the run.
+    """
+    money = programs.patterns[1]
+    count = p = 0
+    for run_start, run_end in _runs_without_unit(data, programs.money_unit_after):
+        while p < run_end:
+            if p >= run_start:
+                match = find(programs.money_others, data, p, run_end)
+                if match is None:  # the next match starts after the run: a search from p reads the run once
+                    break
+            else:
+                match = find(money, data, p)
+                if match is None:
+                    return count
+            count += 1
+            p = match[1]
+    return count + count_matches(money, data, start=p)
+
+
+def _runs_without_unit(data: bytes, unit_after: CuePattern) -> list[tuple[int, int]]:
+    """Where `data` has a run of at least LONG_RUN [0-9,.] bytes, holding a digit, that no unit follows."""
+    marks = data.translate(_RUN_BYTES)
+    long_run = b"0" * LONG_RUN
+    runs = []
+    found = marks.find(long_run)
+    while found >= 0:
+        run_start = marks.rfind(b"x", 0, found) + 1
+        run_end = marks.find(b"x", found)
+        run_end = len(marks) if run_end < 0 else run_end
+        digits = data[run_start:run_end].lstrip(b",.")
+        # The unit alternative matches from a digit of the run iff a unit follows the run, whichever the digit:
+        # ask from the first (it cannot look behind where it starts).
+        if digits and match_at(unit_after, data, run_end - len(digits)) is None:
+            runs.append((run_start, run_end))
+        found = marks.find(long_run, run_end)
+    return runs
+
+
+def _count_python(
+    texts: Sequence[str], programs: _Programs | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pattern counts, [A-Z] counts, [A-Za-z] counts and lengths, as `_count_arrow` gives them (`programs`:
+    the compiled ones unless given, e.g. by a test that records what runs)."""
+    programs = programs or _compiled()
+    rows = np.array([_count_text(text, programs) for text in texts], dtype=np.float64).reshape(len(texts), -1)
     return rows[:, : len(_PATTERNS)], rows[:, -3], rows[:, -2], rows[:, -1]
 
 
-def _count_text(text: str) -> list[int]:
+def _count_text(text: str, programs: _Programs) -> list[int]:
     """The pattern counts of one text (in _PATTERNS order), then its [A-Z] count, [A-Za-z] count and length."""
-    (link, money, earning, contact, phone, spelled, _exclamation, repeated, digit_in_word, spaced, emoji), (
-        link_pre, money_pre, earning_pre, contact_pre, me_pre, phone_pre, spelled_pre, repeated_pre,
-        digit_in_word_pre,
-    ) = _compiled()
+    link, _money, earning, contact, phone, spelled, _exclamation, repeated, digit_in_word, spaced, emoji = (
+        programs.patterns)
+    (link_pre, money_pre, earning_pre, contact_pre, me_pre, phone_pre, spelled_pre, repeated_pre,
+     digit_in_word_pre) = programs.prefilters
     # "surrogatepass": a lone surrogate becomes bytes above 0x7F, which no prefilter looks for.
     data = text.encode("utf-8", "surrogatepass")
-    lowered = data.lower()
     is_ascii = text.isascii()
+    lowered = data.lower() if is_ascii else _folded(text).lower()
     has_digit = bool(data.translate(None, _NOT_DIGIT))
     zeroed = lowered.translate(_TO_ZERO) if has_digit else b""
     counts = [0] * 11
     if b"dot" in lowered or link_pre.search(lowered) is not None:
-        counts[0] = len(link.findall(text))
+        counts[0] = count_matches(link, data)
     if has_digit and (not is_ascii or b"$" in data or money_pre.search(zeroed) is not None):
-        counts[1] = len(money.findall(text))
+        counts[1] = _count_money(data, programs)
     if earning_pre.search(lowered) is not None:
-        counts[2] = len(earning.findall(text))
+        counts[2] = count_matches(earning, data)
     if (b"@" in lowered or b"dm" in lowered or b"whats" in lowered or b"telegram" in lowered
             or _search_reversed(contact_pre, me_pre, lowered)):
-        counts[3] = len(contact.findall(text))
+        counts[3] = count_matches(contact, data)
     if has_digit and phone_pre.search(data.translate(_PHONE_CLASSES)[::-1]) is not None:
-        counts[4] = len(phone.findall(text))
+        counts[4] = count_matches(phone, data)
     if spelled_pre.search(lowered.translate(_SEPARATORS)) is not None:
-        counts[5] = len(spelled.findall(text))
-    counts[6] = text.count("!")
+        counts[5] = count_matches(spelled, data)
+    counts[6] = data.count(b"!")
     if _repeats_three_times(lowered) and repeated_pre.search(lowered) is not None:
-        counts[7] = len(repeated.findall(text))
+        counts[7] = count_matches(repeated, data)
     if has_digit and digit_in_word_pre.search(zeroed) is not None:
-        counts[8] = len(digit_in_word.findall(text))
+        counts[8] = count_matches(digit_in_word, data)
     if _SPACED in lowered.translate(_LETTERS_TO_A):
-        counts[9] = len(spaced.findall(text))
+        counts[9] = count_matches(spaced, data)
     if not is_ascii:
-        counts[10] = len(emoji.findall(text))
+        counts[10] = count_matches(emoji, data)
     letters = data.translate(None, _NOT_LETTER)
     return [*counts, len(letters.translate(None, _NOT_UPPER)), len(letters), len(text)]
+
+
+def _folded(text: str) -> bytes:
+    """The UTF-8 bytes of a non-ASCII text with K and ſ written as the ASCII letters RE2's case folding equates
+    them with, so that the prefilters, which look at ASCII bytes, see what a case-insensitive pattern sees."""
+    for letter, ascii_letter in _ASCII_FOLDS.items():
+        if letter in text:
+            text = text.replace(letter, ascii_letter)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _search_reversed(first: re.Pattern[bytes], second: re.Pattern[bytes], data: bytes) -> bool:
@@ -259,13 +325,35 @@ def _count_arrow(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
         rows, target = subset
         for name in group:
             pattern, ignore_case = _PATTERNS[name]
-            values = pc.count_substring_regex(target, pattern, ignore_case=ignore_case).to_numpy(zero_copy_only=False)
+            if name == "money":
+                values = _count_money_arrow(target)
+            else:
+                values = pc.count_substring_regex(target, pattern, ignore_case=ignore_case).to_numpy(
+                    zero_copy_only=False)
             if rows is None:
                 counts[:, names.index(name)] = values
             else:
                 counts[rows, names.index(name)] = values
     lengths = pc.utf8_length(array).to_numpy(zero_copy_only=False).astype(np.float64)
     return counts, uppers, letters, lengths
+
+
+def _count_money_arrow(texts: pa.Array) -> np.ndarray:
+    """money's count in each text: Arrow's kernel, except on texts with a long run of digits (see LONG_RUN),
+    which `_count_money` counts one by one; the counts are the kernel's either way."""
+    long_runs = pc.match_substring_regex(texts, _LONG_RUN_PATTERN).to_numpy(zero_copy_only=False)
+    pattern, ignore_case = _PATTERNS["money"]
+    if not long_runs.any():
+        return pc.count_substring_regex(texts, pattern, ignore_case=ignore_case).to_numpy(zero_copy_only=False)
+    values = np.zeros(len(texts), dtype=np.int64)
+    short = ~long_runs
+    if short.any():
+        values[short] = pc.count_substring_regex(texts.filter(pa.array(short)), pattern,
+                                                 ignore_case=ignore_case).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(long_runs)
+    for row, text in zip(rows, texts.take(pa.array(rows)).to_pylist(), strict=True):
+        values[row] = _count_money(text.encode("utf-8"), _compiled())
+    return values
 
 
 def _narrowed(

@@ -1,10 +1,10 @@
-"""Text normalisation and spam cues on any unicode: total, idempotent, and the same on both regex engines.
+"""Text normalisation and spam cues on any unicode: total, idempotent, and the same on both cue paths.
 
 The cue counters skip a pattern where a cheap test says it cannot match (prefilters in the small-batch path,
-row subsets in the batch path). Every count is compared here with the plain definition of its path, on texts
-built from the pieces the prefilters look for, so that texts fall on both sides of every prefilter: one `findall`
-of each pattern of `model.cues._PATTERNS` per text (small batches), one Arrow `count_substring_regex` of each
-pattern over the whole batch (large batches).
+row subsets in the batch path). Every count is compared here with the one definition both paths share, on texts
+built from the pieces the prefilters look for, so that texts fall on both sides of every prefilter: one Arrow
+`count_substring_regex` (RE2) of each pattern of `model.cues._PATTERNS` over the whole batch. Hostile texts
+(long runs, look-alike letters) are in test_hostile_cues.py.
 """
 
 from __future__ import annotations
@@ -18,22 +18,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.cues import _PATTERNS, CUE_NAMES, SMALL_BATCH, _count_arrow, _count_python, spam_cues
+from model.cues import (
+    _ASCII_FOLDS,
+    _PATTERNS,
+    CUE_NAMES,
+    SMALL_BATCH,
+    _count_arrow,
+    _count_python,
+    spam_cues,
+)
 from model.text import MAX_MODEL_CHARS, normalize_text
 
 
 def reference_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The small-batch definition: every pattern's findall on every text (re.ASCII), then [A-Z], [A-Za-z] and
-    length."""
-    patterns = [re.compile(p, re.ASCII | (re.IGNORECASE if i else 0)) for p, i in _PATTERNS.values()]
-    counts = np.array([[len(p.findall(t)) for p in patterns] for t in texts], dtype=np.float64)
-    return _with_letters(counts.reshape(len(texts), len(patterns)), texts)
-
-
-def arrow_reference_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The batch definition: every pattern counted by RE2 over every text. It differs from `findall` in one
-    known way: after a match, RE2 restarts on the rest of the text as if it began there, so a \\b right after a
-    match holds ("@gmaildm" has two contact prompts for RE2, one for `re`)."""
+    """The definition of both paths: every pattern counted by Arrow's RE2 kernel over every text, then [A-Z],
+    [A-Za-z] and length. It differs from Python's `findall` in known ways: after a match, Arrow restarts on the
+    rest of the text as if it began there, so a \\b right after a match holds ("@gmaildm" has two contact
+    prompts for Arrow, one for `re`), and under case folding "k" matches the Kelvin sign and "s" the long s."""
     array = pa.array(texts, type=pa.large_string())
     counts = np.column_stack([pc.count_substring_regex(array, p, ignore_case=i).to_numpy(zero_copy_only=False)
                               for p, i in _PATTERNS.values()]).astype(np.float64)
@@ -101,16 +102,16 @@ def test_python_and_arrow_cue_counts_agree(texts: list[str]) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(edge_texts, min_size=1, max_size=12))
-def test_prefiltered_counts_equal_plain_findall(texts: list[str]) -> None:
+def test_prefiltered_counts_equal_the_plain_definition(texts: list[str]) -> None:
     """Both paths against the definition, raw and normalised (the API normalises; the prefilters must not
     rely on it)."""
     for batch in (texts, [normalize_text(t) for t in texts]):
         assert_counts_equal(_count_python(batch), reference_counts(batch), batch)
-        assert_counts_equal(_count_arrow(batch), arrow_reference_counts(batch), batch)
+        assert_counts_equal(_count_arrow(batch), reference_counts(batch), batch)
 
 
 # For each pattern: texts that match (counted only after passing its prefilter) and near misses that only a
-# prefilter sitting exactly on its edge rejects. `expected` is the findall count, asserted so these texts keep
+# prefilter sitting exactly on its edge rejects. `expected` is the RE2 count, asserted so these texts keep
 # testing what they claim to.
 EDGES: dict[str, list[tuple[str, int]]] = {
     "link": [("see http://x", 1), ("WWW.site", 1), ("shop.example.COM now", 1), ("go to abc (dot) com", 1),
@@ -150,15 +151,44 @@ def test_each_prefilter_at_its_edge(name: str) -> None:
     expected = reference_counts(texts)
     np.testing.assert_array_equal(expected[0][:, column], [count for _, count in EDGES[name]])
     assert_counts_equal(_count_python(texts), expected, texts)
-    assert_counts_equal(_count_arrow(texts), arrow_reference_counts(texts), texts)
+    assert_counts_equal(_count_arrow(texts), reference_counts(texts), texts)
+
+
+# Where RE2 and Python's re differ, the prefilters follow RE2: a \b right after a match holds (Arrow restarts on
+# the rest of the text), and under case folding the Kelvin sign K is a k and the long s ſ an s (but neither is a
+# word character for \b).
+RE2_EDGES: list[tuple[str, str, int]] = [
+    ("contact_prompt", "@gmaildm", 2), ("contact_prompt", "chec\u212a out my page", 1),
+    ("contact_prompt", "whatſapp", 1), ("link", "ab.ſite", 1), ("link", "ab.ſhop", 1), ("link", "ab.uſ", 0),
+    ("money", "5 uſd", 1), ("money", "5 dollarſ", 1), ("money", "5\u212a", 0), ("repeated_char", "ſſſſ", 1),
+    ("repeated_char", "sſSſ", 1), ("repeated_char", "\u212akkK", 1), ("digit_in_word", "c4ſh", 1),
+    ("digit_in_word", "a9\u212aa", 1), ("digit_in_word", "\u212a9k", 0), ("spaced_letters", "f r \u212a e", 1),
+    ("spaced_letters", "f r e \u212a", 0), ("spelled_digits", "one  two,,three--four", 1),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), RE2_EDGES)
+def test_prefilters_follow_re2_where_it_differs_from_python_re(name: str, text: str, expected: int) -> None:
+    texts = [text, text.upper(), f"x {text} y"]
+    counts = reference_counts(texts)
+    assert counts[0][0, list(_PATTERNS).index(name)] == expected
+    assert_counts_equal(_count_python(texts), counts, texts)
+    assert_counts_equal(_count_arrow(texts), counts, texts)
+
+
+def test_the_ascii_case_folds_are_all_known() -> None:
+    """The prefilters write K and ſ as k and s; no other character folds to an ASCII letter under RE2."""
+    others = [chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000]
+    folds = pc.match_substring_regex(pa.array(others), "^[a-z]$", ignore_case=True).to_numpy(zero_copy_only=False)
+    assert {others[i] for i in np.flatnonzero(folds)} == set(_ASCII_FOLDS)
 
 
 def test_letter_counts_survive_long_texts_and_empty_rows() -> None:
     """Rows longer than the packed byte counters hold (64 KiB) and empty rows anywhere in the batch."""
     packed = ["", "A" * 300 + "b" * 300 + "!" * 300 + "7" * 300, "", "x"]
-    assert_counts_equal(_count_arrow(packed), arrow_reference_counts(packed), packed)
+    assert_counts_equal(_count_arrow(packed), reference_counts(packed), packed)
     texts = ["", "ABC def!", "", "Xy9" * 30_000, "É" * 40_000 + "AB", ""]
-    assert_counts_equal(_count_arrow(texts), arrow_reference_counts(texts), texts)
+    assert_counts_equal(_count_arrow(texts), reference_counts(texts), texts)
     assert_counts_equal(_count_python(texts), reference_counts(texts), texts)
     padded = texts + ["filler"] * SMALL_BATCH
     np.testing.assert_array_equal(spam_cues(texts), spam_cues(padded)[: len(texts)])
