@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,7 @@ from api.middleware import ServiceMiddleware
 from api.routes import admin, status
 from api.routes.articles import articles_router
 from api.routes.classify import classify_router
+from api.routes.comments import comments_router
 from api.schemas import request_models
 from api.service import Service
 from api.settings import Settings, get_settings
@@ -39,25 +41,30 @@ DESCRIPTION = """Sorts reader comments under a news article into **on_topic**, *
 approve / review / reject, and says why. Send the article inline or store it once with `PUT /articles/{id}`."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A new app; `settings` defaults to the environment (`get_settings()`)."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """A new app; `settings` defaults to the environment (`get_settings()`).
+
+    `clock` is when comments are stored, as retention sees it (tests pass their own to age what they stored).
+    """
     settings = settings or get_settings()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings, metrics)
+        service = Service(settings, metrics, clock=clock)
         await run_in_threadpool(service.start)
         app.state.service = service
-        follower = asyncio.create_task(_follow_reloads(service, settings.reload_poll_seconds))
+        tasks = [asyncio.create_task(_follow_reloads(service, settings.reload_poll_seconds)),
+                 asyncio.create_task(_prune(service, settings.retention_check_seconds))]
         hangup = _reload_on_hangup(service)
         try:
             yield
         finally:
             hangup()
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await run_in_threadpool(service.close)
 
     app = FastAPI(
@@ -76,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     models = request_models(settings)
     app.include_router(classify_router(models))
     app.include_router(articles_router(models, settings.max_id_chars))
+    app.include_router(comments_router(settings.max_id_chars))
     app.include_router(status.router)
     app.include_router(admin.router)
     install_error_handlers(app, settings)
@@ -128,6 +136,18 @@ async def _follow_reloads(service: Service, every: float) -> None:
             await run_in_threadpool(service.follow_reloads)
         except Exception:  # a broken database must not end the loop; the error is logged and retried
             logger.exception("could not check for a model reload")
+
+
+async def _prune(service: Service, every: float) -> None:
+    """Prune old comments at start-up and every `every` seconds (MODERATE_RETENTION_CHECK_SECONDS; 0: never)."""
+    if every <= 0:
+        return
+    while True:
+        try:
+            await run_in_threadpool(service.prune)
+        except Exception:  # a broken database must not end the loop; the error is logged and retried
+            logger.exception("could not prune old comments")
+        await asyncio.sleep(every)
 
 
 def _reload_on_hangup(service: Service) -> Callable[[], None]:

@@ -3,10 +3,13 @@
 The current model is one `LoadedModel` (bundle + its cache of article contexts) held in one attribute, so a
 reload is one assignment: requests that already took the old one finish on it, new requests take the new one.
 Contexts belong to a bundle (they hold that bundle's vectors), so a new bundle starts with an empty cache and
-rebuilds each article's context from the database when the article is next used.
+rebuilds each article's context from the database when the article is next used: from stored vectors and sums,
+never by analysing stored texts again (`api.contexts`, `api.thread_store`). The database is also what several
+worker processes share; each request checks that its cached context is still in step with it.
 
 Blocking work (loading a bundle, building a context, SQLite) runs in worker threads, never on the event loop:
-routes call these methods through `run_in_threadpool`, except the cache look-ups, which are dictionary reads.
+routes call these methods through `run_in_threadpool`, except the cache look-ups, which are a dictionary read
+and one indexed SQLite read on a connection of their own (about 8 µs; WAL readers never wait for a writer).
 Classification itself is CPU work in one process either way: the batcher runs a batch of small requests (about
 a millisecond) on the loop and larger ones in its thread (see `api.batcher`).
 """
@@ -16,97 +19,27 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import weakref
-from collections import OrderedDict
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
 from api.batcher import Job, MicroBatcher
-from api.errors import NoModelError, UnknownArticleError
+from api.contexts import BuiltUnder, ContextCache, ContextKeeper, vector_space
+from api.errors import NoModelError
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store import ArticleStore, StoredComment
 from model.bundle import ModelBundle
-from model.context import MAX_REMEMBERED, ArticleContext
-from model.errors import BundleError, ClassifyError
+from model.context import ArticleContext
+from model.errors import BundleError
 from model.linking import check_no_parent_cycles
 from model.types import Article, Classification, Comment
 
 logger = logging.getLogger(__name__)
-
-#: Stored comments replayed per classify call when an article's context is rebuilt.
-_REPLAY_CHUNK = 500
-
-
-class ContextCache:
-    """Article contexts by article id, least recently used evicted first; safe to share between threads.
-
-    `epoch` grows on every invalidation; a context built from data read before an invalidation is not cached
-    (`put` compares epochs), so a PUT racing a cache miss can never leave the old article in the cache.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, ArticleContext] = OrderedDict()
-        self._lock = threading.Lock()
-        self._epoch = 0
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    def get(self, article_id: str) -> ArticleContext | None:
-        with self._lock:
-            context = self._items.get(article_id)
-            if context is not None:
-                self._items.move_to_end(article_id)
-            return context
-
-    def put(self, article_id: str, context: ArticleContext, epoch: int) -> None:
-        with self._lock:
-            if epoch != self._epoch:
-                return
-            self._items[article_id] = context
-            self._items.move_to_end(article_id)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-
-    def invalidate(self, article_id: str) -> None:
-        with self._lock:
-            self._items.pop(article_id, None)
-            self._epoch += 1
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class BuiltUnder:
-    """The deletion count of its article (`ArticleStore.deletions`) that each live context was built under.
-
-    What a request remembers is stored with the count of the context it was classified in, so a DELETE that
-    lands while the request is being classified (or while the context is being built) drops its writes.
-    Keyed by identity, as contexts are mutable and unhashable; an entry is used only while its context lives,
-    and dead entries are swept once the registry has doubled since the last sweep.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[weakref.ref[ArticleContext], int]] = {}
-        self._lock = threading.Lock()
-        self._sweep_at = 1024
-
-    def note(self, context: ArticleContext, deletions: int) -> None:
-        with self._lock:
-            self._entries[id(context)] = (weakref.ref(context), deletions)
-            if len(self._entries) >= self._sweep_at:
-                self._entries = {key: entry for key, entry in self._entries.items() if entry[0]() is not None}
-                self._sweep_at = max(1024, 2 * len(self._entries))
-
-    def get(self, context: ArticleContext) -> int | None:
-        entry = self._entries.get(id(context))
-        return entry[1] if entry is not None and entry[0]() is context else None
-
 
 @dataclass(eq=False)
 class LoadedModel:
@@ -114,7 +47,7 @@ class LoadedModel:
 
     bundle: ModelBundle
     contexts: ContextCache
-    build_lock: threading.Lock = field(default_factory=threading.Lock)
+    space: str  # what its comment vectors are stored under (`api.contexts.vector_space`)
 
     @property
     def version(self) -> str:
@@ -136,10 +69,11 @@ class LoadedModel:
 class Service:
     """Everything a request needs, created in the app's lifespan and closed at shutdown."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.store = ArticleStore(settings.database_path)
+        self.store = ArticleStore(settings.database_path, max_comments_per_article=settings.max_comments_per_article,
+                                  clock=clock)
         self.batcher = MicroBatcher(
             max_comments=max(settings.batch_max_comments, settings.max_comments),
             on_results=self._served, on_batch=self._batch_done,
@@ -149,6 +83,8 @@ class Service:
         self.generation = 0
         self._reload_lock = threading.Lock()
         self._built_under = BuiltUnder()
+        self.contexts = ContextKeeper(self.store, self._built_under,
+                                      store_inline_articles=settings.store_inline_articles)
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -202,7 +138,8 @@ class Service:
 
     def _load(self) -> LoadedModel:
         bundle = ModelBundle.load(self.settings.model_path)
-        return LoadedModel(bundle=bundle, contexts=ContextCache(self.settings.context_cache_size))
+        return LoadedModel(bundle=bundle, contexts=ContextCache(self.settings.context_cache_size),
+                           space=vector_space(bundle))
 
     def _swap(self, loaded: LoadedModel) -> None:
         self.model = loaded  # one assignment: requests holding the old LoadedModel finish on it
@@ -218,91 +155,99 @@ class Service:
             raise NoModelError(f"no model is loaded: {self.load_error}{hint}; then POST /admin/reload")
         return model
 
+    def check_ready(self) -> LoadedModel:
+        """The model, if the service can answer /classify: NoModelError, or StoreError for a database file that
+        was deleted or replaced under the running service."""
+        self.store.check_file()
+        return self.require_model()
+
     # -- articles ---------------------------------------------------------------------------------------------
     def cached_context(self, model: LoadedModel, article_id: str, title: str | None,
                        body: str | None) -> ArticleContext | None:
-        """The cached context for this article (and, if given inline, this content); None on a miss."""
-        context = model.contexts.get(article_id)
-        if context is None:
-            return None
-        if title is not None and (context.article.title != title or context.article.body != (body or "")):
-            return None
-        return context
+        """The cached context for this article (and, if given inline, this content) if still in step with the
+        database; None otherwise (then `build_context`)."""
+        return self.contexts.cached(model, article_id, title, body)
 
     def build_context(self, model: LoadedModel, article_id: str, title: str | None,
                       body: str | None) -> ArticleContext:
-        """Build (or find) the context of an article: its vectors and its thread, replayed from the database.
+        """Build (or bring up to date) the context of an article from the database. Blocking.
 
-        An article sent inline is stored when it differs from the stored one, so later requests can send its
-        id alone and the stored thread belongs to the content it was classified under. Blocking.
+        See `ContextKeeper.build`: it costs what this request sends and a bounded read, never a re-analysis
+        of the comments other requests stored.
         """
-        with model.build_lock:  # one build at a time: two misses for one article build it once
-            context = self.cached_context(model, article_id, title, body)
-            if context is not None:
-                return context
-            epoch = model.contexts.epoch
-            # Read before the article and its thread: a DELETE after this point, even one that commits before
-            # those reads, makes this context's writes stale, never the other way round.
-            deletions = self.store.deletions(article_id)
-            if title is None:
-                article = self.store.get_article(article_id)
-                if article is None:
-                    raise UnknownArticleError(article_id)
-            else:
-                article = Article(id=article_id, title=title, body=body or "")
-                if self.store.get_article(article_id) != article:
-                    self.store.put_article(article)
-            context = model.bundle.article_context(article)
-            self._replay(model.bundle, context, self.store.recent_comments(article_id, MAX_REMEMBERED))
-            self._built_under.note(context, deletions)
-            model.contexts.put(article_id, context, epoch)
-            return context
-
-    def _replay(self, bundle: ModelBundle, context: ArticleContext, stored: list[StoredComment]) -> None:
-        """Make stored comments the context's thread again (their parents do not matter for that)."""
-        for start in range(0, len(stored), _REPLAY_CHUNK):
-            chunk = [Comment(id=c.id, text=c.text) for c in stored[start:start + _REPLAY_CHUNK]]
-            try:
-                bundle.classify(context.article, chunk, context=context, explain=False, remember=True)
-            except ClassifyError as error:  # e.g. a text that a newer normalisation empties: skip that chunk
-                logger.warning("could not replay %d stored comments of %r: %s", len(chunk), context.article.id, error)
+        return self.contexts.build(model, article_id, title, body)
 
     def put_article(self, article: Article) -> bool:
         """Store an article and forget what was computed from its previous version; True when new."""
-        created = self.store.put_article(article)
-        model = self.model
-        if model is not None:
-            model.contexts.invalidate(article.id)
+        created, _ = self.store.put_article(article)
+        self._invalidate(article.id)
         return created
 
     def delete_article(self, article_id: str) -> bool:
         """Forget an article, its stored comments and those still on their way (see `ArticleStore`)."""
         deleted = self.store.delete_article(article_id)
+        self._invalidate(article_id)
+        return deleted
+
+    def delete_comment(self, article_id: str, comment_id: str) -> bool:
+        """Forget one stored comment (text, vectors, its share of the thread); False when there is none."""
+        deleted = self.store.delete_comment(article_id, comment_id)
+        self._invalidate(article_id)
+        return deleted
+
+    def prune(self) -> int:
+        """Remove stored comments older than MODERATE_RETENTION_DAYS; returns how many. Blocking.
+
+        The per-article cap is kept by the writer as it stores comments; other workers see both through the
+        articles' versions.
+        """
+        days = self.settings.retention_days
+        if days <= 0:
+            return 0
+        pruned = self.store.prune(older_than=self.store.now() - days * 86_400.0)
+        if pruned:
+            logger.info("pruned %d comments stored more than %g days ago", pruned, days)
+        return pruned
+
+    def _invalidate(self, article_id: str) -> None:
         model = self.model
         if model is not None:
             model.contexts.invalidate(article_id)
-        return deleted
 
     # -- classification ---------------------------------------------------------------------------------------
     async def classify(self, model: LoadedModel, context: ArticleContext, comments: list[Comment],
                        remember: bool) -> bytes:
         """The JSON answer for these comments, from the micro-batcher; ClassifyError (a 422) for replies that
-        form a cycle, checked here so that such a request fails alone, before it joins a batch."""
+        form a cycle, checked here so that such a request fails alone, before it joins a batch.
+
+        A parent that is neither in the request nor in the context's memory is looked up in the database
+        first. With `commit_before_answer` (several worker processes), the answer waits until the comments it
+        remembers are committed, so the next request sees them whichever worker it reaches.
+        """
         check_no_parent_cycles([c.id for c in comments], [c.parent_id for c in comments])
-        return await self.batcher.submit(model.bundle, model.version, context, comments, remember)
+        ids = {c.id for c in comments}
+        missing = [c.parent_id for c in comments
+                   if c.parent_id is not None and c.parent_id not in ids and not context.knows(c.parent_id)]
+        if missing:
+            await run_in_threadpool(self.contexts.find_parents, model, context, missing)
+        answer = await self.batcher.submit(model.bundle, model.version, context, comments, remember)
+        if remember and self.settings.commit_before_answer:
+            await run_in_threadpool(self.store.flush)
+        return answer
 
     def _served(self, job: Job, results: list[Classification]) -> None:
         self.metrics.served(results)
         if job.remember:
-            deletions = self._built_under.get(job.context)
-            if deletions is None:  # every context comes from build_context, which notes it: a bug of ours
+            built = self._built_under.record(job.context)
+            if built is None:  # every context comes from build_context, which notes it: a bug of ours
                 logger.error("not storing %d comments: unknown context for %r", len(job.comments),
                              job.context.article.id)
                 return
             self.store.add_comments(
                 job.context.article.id,
-                [StoredComment(id=c.id, text=c.text, parent_id=c.parent_id) for c in job.comments],
-                deletions=deletions,
+                [StoredComment(id=c.id, text=c.text, parent_id=c.parent_id, vector=job.context.known_vector(c.id))
+                 for c in job.comments],
+                deletions=built.deletions, space=built.space, origin=built.origin,
             )
 
     def _batch_done(self, comments: int, seconds: float) -> None:

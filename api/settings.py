@@ -8,6 +8,9 @@
     MODERATE_MAX_COMMENTS         comments per request (256)
     MODERATE_MAX_COMMENT_CHARS    characters per comment text (20,000)
     MODERATE_MAX_BODY_BYTES       request body size, checked before the body is parsed (8 MiB)
+    MODERATE_RETENTION_DAYS       stored comments older than this are pruned (90; 0 keeps them until deleted)
+    MODERATE_MAX_COMMENTS_PER_ARTICLE  stored comments kept per article, the oldest pruned first (10,000)
+    MODERATE_STORE_INLINE_ARTICLES     true: an article sent inline to /classify is stored (false)
     ...and the other fields below, each under its upper-cased name.
 
 Tests build `Settings(...)` directly and hand it to `create_app`; `get_settings()` is cached so the server
@@ -58,6 +61,30 @@ class Settings(BaseSettings):
         default=2.0, ge=0.0, description="Seconds between checks whether another worker reloaded the model (0: never)."
     )
     docs: bool = Field(default=True, description="Serve OpenAPI docs at /docs.")
+
+    # Storage is bounded: by age, by a cap per article, and by not keeping inline articles unless asked.
+    retention_days: float = Field(
+        default=90.0, ge=0.0, description="Stored comments older than this many days are pruned (0: never).",
+    )
+    max_comments_per_article: int = Field(
+        default=10_000, ge=1,
+        description="Stored comments kept per article; past it the oldest are pruned, down to nine tenths of it.",
+    )
+    retention_check_seconds: float = Field(
+        default=600.0, ge=0.0, description="Seconds between two passes that prune old comments (0: never).",
+    )
+    store_inline_articles: bool = Field(
+        default=False,
+        description="Store an article sent inline to /classify, so later requests may send its id alone "
+                    "(else only PUT /articles/{id} stores one; its comments are remembered either way).",
+    )
+    # Several worker processes: a reply may reach another worker than its parent, which must find the parent in
+    # the database. `moderate serve --workers N` (N > 1) sets it; one process keeps the faster behind-the-answer
+    # write (its own memory already holds what it just classified).
+    commit_before_answer: bool = Field(
+        default=False,
+        description="Answer /classify once the comments it remembers are committed (for several processes).",
+    )
     # uvicorn's default of 5 s races with busy clients and proxies that reuse a connection just as the server
     # closes it (the request is lost with a connection error): the soak test saw it under CPU starvation.
     # Keep idle connections longer than the proxies and clients in front of us do (nginx 75 s, ALB 60 s).

@@ -1,32 +1,34 @@
-"""SQLite storage for articles and the comments the service has seen, so a restart keeps both.
+"""SQLite storage for articles, the comments the service has seen and their vectors, so a restart keeps all.
 
 Articles are written synchronously (PUT answers after the commit). Classified comments are written behind the
-request by one writer thread, in one transaction per 0.1 s: the comment-posting path should not wait for a
-disk commit, and losing the last few comments in a crash only costs thread context, never a decision.
-`flush()` waits for the writer, so a context rebuilt from the database sees every comment classified before it.
+request by `api.comment_writer` (one transaction per 0.1 s), with their term vectors, which `api.thread_store`
+keeps beside per-article sums so that a context is rebuilt without analysing a stored text again.
 
-A DELETE must not be undone by writes still queued (or still being classified) for the article it deletes. Each
-article id counts its deletions in the database; comments are queued with the count their article had when
-the service read the article's thread (`deletions`), and the writer, inside the transaction that inserts them,
-drops those whose article was deleted since. A DELETE therefore needs no flush, and it orders writes across
-worker processes too, since they share the database.
+Everything that several worker processes must agree on lives here: articles, comments, vectors and sums, each
+article's deletion count (which orders DELETEs before the writes they must drop) and its version (which every
+cached context compares per request), and the model-reload generation.
 
-One connection, guarded by a lock: the service's database work is small and rare next to classification, and
-one connection keeps SQLite's threading rules simple. WAL lets other worker processes read while one writes.
+Three connections: one for writes (the writer, PUT, DELETE, pruning), one for reads from worker threads, and one
+for the per-request state check on the event loop, so that neither read waits behind a write transaction
+(WAL lets readers go on while one connection writes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from api import thread_store
+from api.comment_writer import CommentWriter
+from api.thread_store import ArticleState, FoundComment, NewComment, SparseVector, StoredThread
 from model.types import Article
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS comments (
     text TEXT NOT NULL,
     parent_id TEXT,
     created_at REAL NOT NULL,
+    origin TEXT,
     UNIQUE (article_id, id)
 );
 CREATE TABLE IF NOT EXISTS article_deletions (
@@ -64,80 +67,118 @@ class StoredComment:
     id: str
     text: str
     parent_id: str | None
+    vector: SparseVector | None = None  # its term vector in the space it is stored for
 
 
 class StoreError(OSError):
     """Raised when the database file cannot be opened, read or written; the message names the file."""
 
 
-_Batch = tuple[str, int, Sequence[StoredComment]]  # article id, its deletions when classified, comments
-_WRITE_LINGER_SECONDS = 0.1
-_ROWS_PER_INSERT = 500  # 5 values a row, within SQLite's 32,766 variables per statement
-_IDS_PER_QUERY = 500
+_PRUNE_CHUNK = 1000  # comments per pruning transaction: other writers get the database between two
 
 
 class ArticleStore:
-    """Articles by id, the comments known under each, and the model-reload generation shared by workers."""
+    """Articles by id, the comments known under each with their vectors, and what worker processes share.
 
-    def __init__(self, path: Path) -> None:
+    `max_comments_per_article` prunes an article's oldest comments past it (in the transaction that stores new
+    ones); `clock` gives the time comments are stored at, which retention compares with (a seam for tests).
+    """
+
+    def __init__(self, path: Path, *, max_comments_per_article: int | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._clock = clock
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: every statement commits unless a transaction is opened explicitly.
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = self._open(path)
             self._db.executescript(_SCHEMA)
+            thread_store.migrate(self._db)
+            self._reads = self._open(path)
+            self._probe = self._open(path)
+            stat = os.stat(path)
         except (OSError, sqlite3.Error) as error:
             raise StoreError(
                 f"cannot open the database {path}: {error}; its folder must exist (or be creatable) and be "
                 "writable: choose another with --database or MODERATE_DATABASE_PATH"
             ) from error
+        self._identity = (stat.st_dev, stat.st_ino)
         self._lock = threading.Lock()
-        # Comments waiting for the writer: appended by requests, taken whole by the writer (one swap, not one
-        # queue operation per request), with counters so that flush() knows when what it saw is written.
-        self._pending: list[_Batch] = []
-        self._queued = 0
-        self._written = 0
-        self._closing = False
-        self._progress = threading.Condition(threading.Lock())
-        self._wake = threading.Event()
-        self._hurry = threading.Event()
-        self._writer = threading.Thread(target=self._write_comments, name="comment-writer", daemon=True)
-        self._writer.start()
+        self._read_lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+        self._writer = CommentWriter(self._connection, cap=max_comments_per_article, clock=clock)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        # Autocommit mode: every statement commits unless a transaction is opened explicitly.
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held exclusively; database errors become StoreError naming the file."""
-        with self._lock:
+    def _use(self, db: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+        """A connection, held exclusively; database errors become StoreError naming the file."""
+        with lock:
             try:
-                yield self._db
+                yield db
             except sqlite3.Error as error:
                 with contextlib.suppress(sqlite3.Error):  # a closed connection cannot even say (a 503, not a 500)
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
                 raise StoreError(f"database {self.path}: {error}") from error
 
+    def _connection(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._use(self._db, self._lock)
+
+    def _reading(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._use(self._reads, self._read_lock)
+
+    def check_file(self) -> None:
+        """Raise StoreError when the database file is gone or another file took its place since start-up.
+
+        SQLite keeps writing to the file it opened, so a deleted file loses everything at the next restart
+        and a replaced one is not what the service writes to: both must stop the service being ready.
+        """
+        where = os.path.abspath(self.path)
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            raise StoreError(
+                f"the database file {where} is missing: it was deleted or moved while the service ran, so what "
+                "is stored from now on would be lost at the next restart; restart the service"
+            ) from None
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise StoreError(
+                f"the database file {where} was replaced while the service ran: the service still writes to "
+                "the file it opened; restart the service to use the new one"
+            )
+
     # -- articles -----------------------------------------------------------------------------------------
-    def put_article(self, article: Article) -> bool:
-        """Store or replace an article; True when it is new."""
+    def put_article(self, article: Article) -> tuple[bool, int]:
+        """Store or replace an article; returns (whether it is new, its version before this change)."""
         with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
             existed = db.execute("SELECT 1 FROM articles WHERE id = ?", (article.id,)).fetchone()
+            before = thread_store.article_state(db, article.id).version
             db.execute(
                 "INSERT INTO articles (id, title, body, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, "
                 "updated_at = excluded.updated_at",
                 (article.id, article.title, article.body, time.time()),
             )
-        return existed is None
+            db.execute("INSERT INTO article_state (article_id, version, last_seq, comments) VALUES (?, 1, 0, 0) "
+                       "ON CONFLICT (article_id) DO UPDATE SET version = version + 1", (article.id,))
+            db.execute("COMMIT")
+        return existed is None, before
 
     def get_article(self, article_id: str) -> Article | None:
-        with self._connection() as db:
+        with self._reading() as db:
             row = db.execute("SELECT title, body FROM articles WHERE id = ?", (article_id,)).fetchone()
         return None if row is None else Article(id=article_id, title=row[0], body=row[1])
 
     def delete_article(self, article_id: str) -> bool:
-        """Forget an article and its comments, and every comment still queued for it; True when it existed.
+        """Forget an article, its comments and their vectors, and every comment still queued for it; True when
+        there was an article or a comment under its id.
 
         Comments classified before this call (queued, being written, or still being classified) never land
         after it: they carry the old deletion count, which this transaction raises.
@@ -145,7 +186,8 @@ class ArticleStore:
         with self._connection() as db:
             db.execute("BEGIN IMMEDIATE")
             deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
-            db.execute("DELETE FROM comments WHERE article_id = ?", (article_id,))
+            deleted += db.execute("DELETE FROM comments WHERE article_id = ?", (article_id,)).rowcount
+            thread_store.forget_article(db, article_id)
             db.execute(
                 "INSERT INTO article_deletions (article_id, deletions) VALUES (?, 1) "
                 "ON CONFLICT (article_id) DO UPDATE SET deletions = deletions + 1",
@@ -156,109 +198,88 @@ class ArticleStore:
 
     def deletions(self, article_id: str) -> int:
         """How many times this article id was deleted: read before its thread, passed to `add_comments`."""
-        with self._connection() as db:
+        with self._reading() as db:
             row = db.execute("SELECT deletions FROM article_deletions WHERE article_id = ?", (article_id,)).fetchone()
         return 0 if row is None else int(row[0])
 
+    def article_state(self, article_id: str) -> ArticleState:
+        """The article's version and newest comment: one indexed read, cheap enough for every request."""
+        with self._use(self._probe, self._probe_lock) as db:
+            return thread_store.article_state(db, article_id)
+
     # -- comments -----------------------------------------------------------------------------------------
-    def add_comments(self, article_id: str, comments: Sequence[StoredComment], *, deletions: int) -> None:
-        """Queue comments for writing; the first text stored under an (article, comment) id is kept.
+    def add_comments(self, article_id: str, comments: Sequence[StoredComment], *, deletions: int,
+                     space: str = "", origin: str = "") -> None:
+        """Queue comments for writing, each with its vector in `space`; a stored id sent again replaces it.
 
         `deletions` is the article's count (`deletions()`) when the thread they were classified in was read:
         if the article has been deleted since, they are dropped instead of written.
         """
-        if comments:
-            with self._progress:
-                self._pending.append((article_id, deletions, comments))
-                self._queued += 1
-            if not self._wake.is_set():
-                self._wake.set()
-
-    def recent_comments(self, article_id: str, limit: int) -> list[StoredComment]:
-        """The last `limit` comments stored under an article, oldest first."""
-        self.flush()
-        with self._connection() as db:
-            rows = db.execute(
-                "SELECT id, text, parent_id FROM comments WHERE article_id = ? ORDER BY seq DESC LIMIT ?",
-                (article_id, limit),
-            ).fetchall()
-        return [StoredComment(id=r[0], text=r[1], parent_id=r[2]) for r in reversed(rows)]
-
-    def count_comments(self, article_id: str) -> int:
-        self.flush()
-        with self._connection() as db:
-            row = db.execute("SELECT count(*) FROM comments WHERE article_id = ?", (article_id,)).fetchone()
-        return int(row[0])
+        self._writer.add(article_id, [NewComment(c.id, c.text, c.parent_id, c.vector) for c in comments],
+                         deletions=deletions, space=space, origin=origin)
 
     def flush(self) -> None:
         """Wait until every comment queued so far is written (or the writer has ended)."""
-        with self._progress:
-            target = self._queued
-            self._hurry.set()
-            self._wake.set()
-            while self._written < target and self._writer.is_alive():
-                self._progress.wait(timeout=0.5)
+        self._writer.flush()
 
-    def _write_comments(self) -> None:
+    def count_comments(self, article_id: str) -> int:
+        self.flush()
+        with self._reading() as db:
+            row = db.execute("SELECT count(*) FROM comments WHERE article_id = ?", (article_id,)).fetchone()
+        return int(row[0])
+
+    def read_thread(self, space: str, article_id: str) -> StoredThread:
+        with self._reading() as db:
+            return thread_store.read_thread(db, space, article_id)
+
+    def read_new(self, space: str, article_id: str, *, after: int, upto: int, origin: str,
+                 limit: int) -> list[tuple[str, SparseVector]] | None:
+        with self._reading() as db:
+            return thread_store.read_new(db, space, article_id, after=after, upto=upto, origin=origin, limit=limit)
+
+    def find_comments(self, space: str, article_id: str, ids: Sequence[str]) -> list[FoundComment]:
+        with self._reading() as db:
+            return thread_store.find_comments(db, space, article_id, ids)
+
+    def backfill_texts(self, article_id: str) -> list[tuple[int, str]]:
+        with self._reading() as db:
+            return thread_store.backfill_texts(db, article_id)
+
+    def backfill(self, space: str, article_id: str, items: Sequence[tuple[int, str, SparseVector]]) -> bool:
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            stored = thread_store.backfill(db, space, article_id, items)
+            db.execute("COMMIT")
+        return stored
+
+    def delete_comment(self, article_id: str, comment_id: str) -> bool:
+        """Forget one comment of an article: its text, its vectors, its share of the thread sums.
+
+        What this process queued before is written first, so a comment classified just before is deleted too.
+        """
+        self.flush()
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT seq FROM comments WHERE article_id = ? AND id = ?",
+                             (article_id, comment_id)).fetchone()
+            removed = thread_store.remove_comments(db, article_id, [int(row[0])]) if row is not None else 0
+            db.execute("COMMIT")
+        return removed > 0
+
+    def prune(self, *, older_than: float) -> int:
+        """Remove comments stored before `older_than` (a time from the store's clock); returns how many."""
+        pruned = 0
         while True:
-            self._wake.wait()
-            if not self._closing:
-                # Linger before writing: requests keep queueing meanwhile without waking this thread, so a
-                # busy service writes one transaction per interval, not one per request (waking the writer,
-                # and contending for the GIL, once per request was a third of the classifier's time).
-                # A flush() cuts the wait short.
-                self._hurry.wait(timeout=_WRITE_LINGER_SECONDS)
-            with self._progress:
-                self._hurry.clear()
-                batch, self._pending = self._pending, []
-                if not self._closing:
-                    self._wake.clear()
-                closing = self._closing
-            if batch:
-                self._write_batch(batch)
-            with self._progress:
-                self._written += len(batch)
-                self._progress.notify_all()
-            if closing and not batch:
-                return
-
-    def _write_batch(self, batch: list[_Batch]) -> None:
-        now = time.time()
-        try:
             with self._connection() as db:
-                # IMMEDIATE: the write lock is taken before the deletion counts are read, so no DELETE (of this
-                # process or another) can commit between the check and the insert.
                 db.execute("BEGIN IMMEDIATE")
-                current = self._deletion_counts(db, {article_id for article_id, _, _ in batch})
-                rows = [(article_id, c.id, c.text, c.parent_id, now) for article_id, deletions, comments in batch
-                        if current.get(article_id, 0) == deletions for c in comments]
-                # Many rows per statement: sqlite3 gives up and takes back the GIL at every step of a statement,
-                # so one step per row would hand the GIL back and forth with the event loop.
-                for start in range(0, len(rows), _ROWS_PER_INSERT):
-                    chunk = rows[start : start + _ROWS_PER_INSERT]
-                    db.execute(
-                        "INSERT OR IGNORE INTO comments (article_id, id, text, parent_id, created_at) VALUES "
-                        + ",".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
-                        [value for row in chunk for value in row],
-                    )
+                removed = thread_store.prune_older(db, older_than, _PRUNE_CHUNK)
                 db.execute("COMMIT")
-        except Exception:
-            # Known comments are context, not decisions: a failed write is logged and the writer goes on
-            # (a dead writer would leave flush() waiting for ever).
-            logger.exception("could not store %d classified comments", sum(len(comments) for _, _, comments in batch))
+            pruned += removed
+            if removed < _PRUNE_CHUNK:
+                return pruned
 
-    @staticmethod
-    def _deletion_counts(db: sqlite3.Connection, article_ids: set[str]) -> dict[str, int]:
-        """The deletion count of each of these articles that was ever deleted."""
-        ids = list(article_ids)
-        counts: dict[str, int] = {}
-        for start in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[start : start + _IDS_PER_QUERY]
-            counts.update(db.execute(
-                "SELECT article_id, deletions FROM article_deletions WHERE article_id IN ("
-                + ",".join("?" * len(chunk)) + ")", chunk,
-            ).fetchall())
-        return counts
+    def now(self) -> float:
+        return self._clock()
 
     # -- model generation (hot reload across worker processes) ---------------------------------------------
     def record_reload(self, version: str) -> int:
@@ -270,16 +291,13 @@ class ArticleStore:
         return int(cursor.lastrowid or 0)
 
     def reload_generation(self) -> int:
-        with self._connection() as db:
+        with self._reading() as db:
             row = db.execute("SELECT coalesce(max(generation), 0) FROM model_reloads").fetchone()
         return int(row[0])
 
     def close(self) -> None:
         """Write what is queued and close the database."""
-        with self._progress:
-            self._closing = True
-        self._hurry.set()
-        self._wake.set()
-        self._writer.join(timeout=30.0)
-        with self._lock:
-            self._db.close()
+        self._writer.close()
+        for db, lock in ((self._db, self._lock), (self._reads, self._read_lock), (self._probe, self._probe_lock)):
+            with lock:
+                db.close()

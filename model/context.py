@@ -10,6 +10,11 @@ The sum is kept in two sorted parts, a large one and a recent one: a call adds i
 (a copy the size of that part) and folds it into the large one only past a few thousand entries, so a
 busy thread of 100,000 comments does not copy its whole sum on every call. Parts are never changed once
 published: a snapshot stays valid while later calls add to the thread.
+
+A thread can also start from a stored sum (`restore_thread`, what the service keeps in its database), so a
+context is rebuilt without analysing a single comment text again; comments read back from storage become known
+as parents with `recall` (already in the sum) or `add_parent` (outside it). A comment id sent again is an edit:
+its new vector replaces the old one in the sum.
 """
 
 from __future__ import annotations
@@ -97,7 +102,10 @@ class ArticleContext:
     _sum_background: float = 0.0
     _count: int = 0
     _article_terms: np.ndarray | None = field(default=None, repr=False)
-    _known: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=OrderedDict, repr=False)
+    #: Vectors of comments in the thread sum, most recent last (for parents and edits).
+    _known: OrderedDict[str, SparseVector] = field(default_factory=OrderedDict, repr=False)
+    #: Vectors of comments outside the sum that replies named (e.g. stored before the model changed).
+    _parents: OrderedDict[str, SparseVector] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -117,12 +125,61 @@ class ArticleContext:
 
     def knows(self, comment_id: str) -> bool:
         with self._lock:
-            return comment_id in self._known
+            return comment_id in self._known or comment_id in self._parents
 
     def known_vector(self, comment_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(indices, values) of a remembered comment's vector, or None."""
         with self._lock:
-            return self._known.get(comment_id)
+            vector = self._known.get(comment_id)
+            return vector if vector is not None else self._parents.get(comment_id)
+
+    def restore_thread(self, indices: np.ndarray, data: np.ndarray, count: int) -> None:
+        """Start the thread from a stored sum of `count` comment vectors (sorted distinct term ids, values).
+
+        Only on a context that has no thread yet; the comments behind the sum are not known by id until
+        `recall` or `remember` names them.
+        """
+        with self._lock:
+            if self._count or self._known:
+                raise ValueError("restore_thread needs a context without a thread")
+            indices = np.asarray(indices, dtype=np.int32)
+            data = np.asarray(data, dtype=np.float64)
+            self._large, self._recent = (indices, data), _empty()
+            self._sum_squared = float(data @ data)
+            self._sum_background = float(self.background[indices] @ data) if self.background is not None else 0.0
+            self._count = int(count)
+
+    def adopt_thread(self, other: ArticleContext) -> None:
+        """Take the thread of `other` (a context of the same model, e.g. for the article's previous text).
+
+        Comment vectors do not depend on the article, so an article whose text changed keeps its thread as it
+        is: only the title and body vectors, which this context holds, are new.
+        """
+        with other._lock:
+            state = (other._large, other._recent, other._sum_squared, other._sum_background, other._count,
+                     OrderedDict(other._known), OrderedDict(other._parents))
+        with self._lock:
+            if self._count or self._known:
+                raise ValueError("adopt_thread needs a context without a thread")
+            (self._large, self._recent, self._sum_squared, self._sum_background, self._count,
+             self._known, self._parents) = state
+
+    def recall(self, comment_id: str, vector: SparseVector) -> None:
+        """Know the vector of a comment that the thread sum already counts (read back from storage)."""
+        with self._lock:
+            if comment_id not in self._known:
+                self._parents.pop(comment_id, None)
+                self._known[comment_id] = vector
+                while len(self._known) > MAX_REMEMBERED:
+                    self._known.popitem(last=False)
+
+    def add_parent(self, comment_id: str, vector: SparseVector) -> None:
+        """Know the vector of a comment that is not in the thread, so that replies can name it."""
+        with self._lock:
+            if comment_id not in self._known:
+                self._parents[comment_id] = vector
+                while len(self._parents) > MAX_REMEMBERED:
+                    self._parents.popitem(last=False)
 
     def thread_state(self) -> ThreadState:
         """The thread as of now (a consistent snapshot; later `remember` calls do not change it)."""
@@ -134,25 +191,36 @@ class ArticleContext:
     def remember(self, comment_ids: Sequence[str], vectors: CsrRows) -> None:
         """Add comments to the thread: their vectors join the sum and become available as parents.
 
-        A comment id the context already knows is not counted twice.
+        A comment id already in the thread is an edit, not a new comment: its new vector replaces the old one in
+        the sum (an identical vector changes nothing), so an id sent again is never counted twice.
         """
         with self._lock:
-            added = [i for i, cid in enumerate(comment_ids) if cid not in self._known]
-            if not added:
-                return
             pieces_indices: list[np.ndarray] = []
             pieces_data: list[np.ndarray] = []
-            for i in added:
+            added = 0
+            for i, comment_id in enumerate(comment_ids):
                 start, end = vectors.indptr[i], vectors.indptr[i + 1]
                 row = (vectors.indices[start:end].copy(), vectors.data[start:end].copy())
-                self._known[comment_ids[i]] = row
+                old = self._known.get(comment_id)
+                if old is not None:
+                    if np.array_equal(old[0], row[0]) and np.array_equal(old[1], row[1]):
+                        continue
+                    pieces_indices.append(old[0])
+                    pieces_data.append(-old[1])
+                    self._known.move_to_end(comment_id)
+                else:
+                    self._parents.pop(comment_id, None)
+                    added += 1
+                self._known[comment_id] = row
                 pieces_indices.append(row[0])
                 pieces_data.append(row[1])
+            if not pieces_indices:
+                return
             if len(pieces_indices) == 1:  # one comment: its terms are already distinct and sorted
                 new_indices, new_data = pieces_indices[0], pieces_data[0]
             else:
                 unique, inverse = np.unique(np.concatenate(pieces_indices), return_inverse=True)
-                new_indices = unique
+                new_indices = unique.astype(np.int32, copy=False)
                 new_data = np.bincount(inverse, weights=np.concatenate(pieces_data), minlength=len(unique))
             # ||sum + new||² = ||sum||² + 2 sum·new + ||new||²: kept up to date per change (the cost follows the
             # new comments, not the thread) instead of recomputed per read.
@@ -163,7 +231,7 @@ class ArticleContext:
             self._recent = _merged(*self._recent, new_indices, new_data)
             if len(self._recent[0]) > _RECENT_MAX_ENTRIES:
                 self._large, self._recent = _merged(*self._large, *self._recent), _empty()
-            self._count += len(added)
+            self._count += added
             while len(self._known) > MAX_REMEMBERED:
                 self._known.popitem(last=False)
 

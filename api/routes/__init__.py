@@ -1,1 +1,1 @@
-"""One APIRouter per resource: classify, articles, status (health, readiness, model, metrics), admin."""
+"""One APIRouter per resource: classify, articles, comments, status (health, readiness, model, metrics), admin."""

@@ -21,11 +21,12 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", responses={503: ERRORS[503]})
 async def ready(service: ServiceDep) -> dict[str, Any]:
-    """Ready: a model is loaded and /classify can answer. 503 (with how to fix it) otherwise.
+    """Ready: a model is loaded, the database file is the one the service opened, and /classify can answer.
+    503 (with how to fix it) otherwise, e.g. when the database file was deleted or replaced under the service.
 
     Answers without the API key when MODERATE_OPEN_PROBES is true, for load-balancer probes.
     """
-    model = service.require_model()
+    model = service.check_ready()
     return {"status": "ready", "model_version": model.version}
 
 

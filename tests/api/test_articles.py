@@ -79,9 +79,10 @@ def test_changing_the_article_changes_the_answers(client: TestClient, tiny_bundl
     assert after["scores"] != pytest.approx(before["scores"], abs=1e-6)
 
 
-def test_an_inline_article_is_stored_for_later_requests(client: TestClient) -> None:
-    assert client.post("/classify", json={"article": BUDGET, "comments": COMMENTS[:1]}).status_code == 200
-    stored = client.get(f"/articles/{BUDGET['id']}").json()
+def test_an_inline_article_is_stored_for_later_requests_when_the_setting_asks(make_client: MakeClient) -> None:
+    with make_client(store_inline_articles=True) as client:
+        assert client.post("/classify", json={"article": BUDGET, "comments": COMMENTS[:1]}).status_code == 200
+        stored = client.get(f"/articles/{BUDGET['id']}").json()
     assert (stored["title"], stored["body"], stored["known_comments"]) == (BUDGET["title"], BUDGET["body"], 1)
 
 

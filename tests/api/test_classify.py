@@ -62,7 +62,7 @@ def test_reasons_explain_spam_and_off_topic_decisions(client: TestClient) -> Non
 def test_a_parent_may_be_a_comment_from_an_earlier_request(client: TestClient) -> None:
     classify(client, COMMENTS[:1])
     reply = {"id": "r1", "text": "Agreed.", "parent_id": "c1"}
-    results = classify(client, [reply], article={"id": BUDGET["id"]})["results"]
+    results = classify(client, [reply], article=BUDGET)["results"]
     assert results[0]["id"] == "r1"
     assert any("reply" in reason or "parent" in reason for reason in results[0]["reasons"])
 

@@ -117,7 +117,7 @@ def test_a_parent_cycle_within_one_request_is_a_422_naming_the_field(
     assert answer.json()["field"] == field
     assert f"cycle ({loop})" in answer.json()["detail"]
     # Refused as a whole: none of its comments became a parent for later requests.
-    later = classify(client, [{"id": "later", "text": "Agreed.", "parent_id": "c1"}], article={"id": BUDGET["id"]})
+    later = classify(client, [{"id": "later", "text": "Agreed.", "parent_id": "c1"}], article=BUDGET)
     assert later.status_code == 422 and "unknown parent 'c1'" in later.json()["detail"]
 
 

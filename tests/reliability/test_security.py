@@ -185,8 +185,9 @@ def test_no_request_path_or_id_reaches_the_filesystem(tmp_path: Path, tiny_bundl
             answer = client.post("/classify", json=body)
             assert answer.status_code == 200, answer.text
             assert [r["id"] for r in answer.json()["results"]] == [article_id, "reply"]
-            stored = client.post("/classify", json={"article": {"id": article_id},
-                                                    "comments": [{"id": "later", "text": "Taxes."}]})
+            stored = client.post("/classify", json={"article": {"id": article_id, "title": "Budget", "body": "Taxes."},
+                                                    "comments": [{"id": "later", "text": "Taxes.",
+                                                                  "parent_id": article_id}]})
             assert stored.status_code == 200, stored.text
         # A NUL is no longer an id at all (issue 15): refused before anything is looked up or stored.
         refused = client.post("/classify", json={"article": {"id": "a\x00b", "title": "Budget", "body": "Taxes."},
