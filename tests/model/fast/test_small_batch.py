@@ -22,6 +22,7 @@ from model.fast.small_batch import SmallBatchFeatures
 from model.term_buckets import term_analyzer
 from model.text import normalize_texts
 from model.types import Article, Comment
+from tests.model.test_hostile_cues import HOSTILE_TEXTS
 
 ARTICLE = Article("budget", "Council passes city budget after long night",
                   "The city council voted 5-2 to pass a budget that raises property taxes and cuts library hours.")
@@ -167,3 +168,21 @@ def test_a_long_thread_keeps_its_running_sums_exact(bundle: ModelBundle) -> None
     np.testing.assert_allclose(state.background_dot, float(features.background_[state.indices] @ state.data),
                                rtol=1e-9)
     assert np.all(np.diff(state.indices) > 0)  # still sorted and distinct
+
+
+# -- hostile texts through the whole classify path (issue 15) ------------------------------------------------------
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(
+    # the adversarial texts the cue tests are built from: long digit runs, separators, look-alikes, near misses
+    HOSTILE_TEXTS,
+    st.sampled_from(["👍", "!!!", "+1", "?", "a", "..."]),
+), min_size=1, max_size=4))
+def test_hostile_texts_score_alike_on_the_service_and_frame_paths(bundle: ModelBundle, texts: list[str]) -> None:
+    """The small-batch path (what a request runs) and the frame path (training and batch) agree on any text."""
+    comments = [*THREAD[:2], *(Comment(f"h{i}", text, parent_id="1" if i % 2 else None)
+                               for i, text in enumerate(texts))]
+    comments = [c for c in comments if c.text.strip()]
+    results = bundle.classify(ARTICLE, comments)
+    frame_scores = bundle.score_frame(frame_of(comments))
+    for result, row in zip(results, frame_scores, strict=True):
+        np.testing.assert_allclose([result.scores[label] for label in bundle.labels], row, atol=1e-5)
