@@ -45,9 +45,11 @@ class CommentWriter:
     """Queues comments from any thread and writes them in the background; `flush` waits for what was queued."""
 
     def __init__(self, connection: Callable[[], AbstractContextManager[sqlite3.Connection]], *,
-                 cap: int | None, clock: Callable[[], float]) -> None:
+                 cap: int | None, clock: Callable[[], float],
+                 on_pruned: Callable[[set[str] | None], None] | None = None) -> None:
         self._connection = connection
         self._cap = cap
+        self.on_pruned = on_pruned  # told which articles lost comments to the cap, after the commit
         self._clock = clock
         # Comments waiting for the writer: appended by requests, taken whole by the writer (one swap, not one
         # queue operation per request), with counters so that flush() knows when what it saw is written.
@@ -123,10 +125,14 @@ class CommentWriter:
                         thread_store.insert_comments(db, entry.article_id, entry.space, entry.origin,
                                                      entry.comments, entry.at)
                         touched.add(entry.article_id)
+                pruned = set()
                 if self._cap is not None:
                     for article_id in touched:
-                        thread_store.prune_to_cap(db, article_id, self._cap)
+                        if thread_store.prune_to_cap(db, article_id, self._cap):
+                            pruned.add(article_id)
                 db.execute("COMMIT")
+            if pruned and self.on_pruned is not None:
+                self.on_pruned(pruned)
         except Exception:
             # Known comments are context, not decisions: a failed write is logged and the writer goes on
             # (a dead writer would leave flush() waiting for ever).

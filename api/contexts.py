@@ -94,6 +94,11 @@ class ContextCache:
             self._items.pop(article_id, None)
             self._epoch += 1
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._epoch += 1
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -186,8 +191,10 @@ class LoadedModel(Protocol):
 class ContextKeeper:
     """Contexts for requests: from the cache when still in step with the database, else built from it."""
 
-    def __init__(self, store: ArticleStore, built_under: BuiltUnder, *, store_inline_articles: bool) -> None:
+    def __init__(self, store: ArticleStore, built_under: BuiltUnder, *, store_inline_articles: bool,
+                 shared_database: bool = False) -> None:
         self.store = store
+        self.shared_database = shared_database
         self.built_under = built_under
         self.locks = ArticleLocks()
         self.store_inline_articles = store_inline_articles
@@ -200,13 +207,16 @@ class ContextKeeper:
     def cached(self, model: LoadedModel, article_id: str, title: str | None,
                body: str | None) -> ArticleContext | None:
         """The cached context for this article (and, if given inline, this content) if nothing changed in the
-        database since; None otherwise. One indexed read; cheap enough for the event loop."""
+        database since; None otherwise. With a shared database one indexed read, cheap enough for the event
+        loop; alone, none: this process's own PUT, DELETE and comment deletions invalidate its cache."""
         context = model.contexts.get(article_id)
         if context is None:
             return None
         built = self.built_under.record(context)
         if built is None or not _same_article(context, built, title, body):
             return None
+        if not self.shared_database:
+            return context
         return context if self.store.article_state(article_id) == built.synced else None
 
     def build(self, model: LoadedModel, article_id: str, title: str | None, body: str | None) -> ArticleContext:

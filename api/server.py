@@ -38,7 +38,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, access_
         return
     # Workers share the database, not their memory: a reply reaching another worker than its parent must find the
     # parent committed there (api.service.Service.classify).
-    settings = settings.model_copy(update={"commit_before_answer": True})
+    settings = settings.model_copy(update={"commit_before_answer": True, "shared_database": True})
     os.environ.update(settings_environment(settings))
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log, log_config=log_config, timeout_keep_alive=settings.keep_alive_seconds)

@@ -84,7 +84,11 @@ class Service:
         self._reload_lock = threading.Lock()
         self._built_under = BuiltUnder()
         self.contexts = ContextKeeper(self.store, self._built_under,
-                                      store_inline_articles=settings.store_inline_articles)
+                                      store_inline_articles=settings.store_inline_articles,
+                                      shared_database=settings.shared_database)
+        # Alone, this process's memory is the truth, so what pruning removed must leave it too (with a shared
+        # database every request sees it through the article's version).
+        self.store.on_pruned(self._forget_pruned)
 
     # -- life cycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -208,6 +212,16 @@ class Service:
         if pruned:
             logger.info("pruned %d comments stored more than %g days ago", pruned, days)
         return pruned
+
+    def _forget_pruned(self, article_ids: set[str] | None) -> None:
+        model = self.model
+        if model is None:
+            return
+        if article_ids is None:
+            model.contexts.clear()
+        else:
+            for article_id in article_ids:
+                model.contexts.invalidate(article_id)
 
     def _invalidate(self, article_id: str) -> None:
         model = self.model

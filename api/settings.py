@@ -85,6 +85,13 @@ class Settings(BaseSettings):
         default=False,
         description="Answer /classify once the comments it remembers are committed (for several processes).",
     )
+    # Other processes write the same database: every request checks its article's version there (one indexed
+    # read) and reads what others stored. One process alone is the only writer, so its memory is the truth and
+    # those reads would only find its own writes (they cost a third of its throughput). `--workers N` sets it.
+    shared_database: bool = Field(
+        default=False,
+        description="Other processes write the same database: keep cached contexts in step with it per request.",
+    )
     # uvicorn's default of 5 s races with busy clients and proxies that reuse a connection just as the server
     # closes it (the request is lost with a connection error): the soak test saw it under CPU starvation.
     # Keep idle connections longer than the proxies and clients in front of us do (nginx 75 s, ALB 60 s).

@@ -276,7 +276,13 @@ class ArticleStore:
                 db.execute("COMMIT")
             pruned += removed
             if removed < _PRUNE_CHUNK:
+                if pruned and self._writer.on_pruned is not None:
+                    self._writer.on_pruned(None)  # which articles is not known here: all of them
                 return pruned
+
+    def on_pruned(self, listener: Callable[[set[str] | None], None]) -> None:
+        """Call `listener` with the articles that lost stored comments to the cap or retention (None: any)."""
+        self._writer.on_pruned = listener
 
     def now(self) -> float:
         return self._clock()

@@ -52,6 +52,11 @@ SCHEMA = [
         pending INTEGER NOT NULL, indices BLOB NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (space, article_id))""",
     "CREATE INDEX IF NOT EXISTS thread_sums_by_article ON thread_sums (article_id)",
+    # The pending count changes with every write; in its own small row, updating it does not rewrite the sum's
+    # blobs (which made the comment writer the service's largest cost). thread_sums.pending is no longer read.
+    """CREATE TABLE IF NOT EXISTS thread_pending (
+        space TEXT NOT NULL, article_id TEXT NOT NULL, pending INTEGER NOT NULL,
+        PRIMARY KEY (space, article_id))""",
     """CREATE TABLE IF NOT EXISTS article_state (
         article_id TEXT PRIMARY KEY, version INTEGER NOT NULL, last_seq INTEGER NOT NULL,
         comments INTEGER NOT NULL)""",
@@ -289,6 +294,7 @@ def forget_article(db: sqlite3.Connection, article_id: str) -> None:
     """Drop an article's vectors and sums (its comments are deleted by the caller) and raise its version."""
     db.execute("DELETE FROM comment_vectors WHERE article_id = ?", (article_id,))
     db.execute("DELETE FROM thread_sums WHERE article_id = ?", (article_id,))
+    db.execute("DELETE FROM thread_pending WHERE article_id = ?", (article_id,))
     db.execute(
         "INSERT INTO article_state (article_id, version, last_seq, comments) VALUES (?, 1, 0, 0) "
         "ON CONFLICT (article_id) DO UPDATE SET version = version + 1, comments = 0", (article_id,),
@@ -341,18 +347,28 @@ def _insert_vectors(db: sqlite3.Connection, rows: Sequence[tuple[str, str, int, 
 
 def _count_pending(db: sqlite3.Connection, space: str, article_id: str, seqs: list[int]) -> None:
     """Note new vectors beyond the space's sum (starting the sum if there is none); fold them in when enough."""
-    row = db.execute("SELECT pending FROM thread_sums WHERE space = ? AND article_id = ?",
-                     (space, article_id)).fetchone()
-    if row is None:  # the space's first vectors of this article: its sum starts empty, just before them
+    exists = db.execute("SELECT 1 FROM thread_sums WHERE space = ? AND article_id = ?", (space, article_id)).fetchone()
+    if exists is None:  # the space's first vectors of this article: its sum starts empty, just before them
         db.execute("INSERT INTO thread_sums (space, article_id, upto, count, pending, indices, data) "
-                   "VALUES (?, ?, ?, 0, ?, ?, ?)", (space, article_id, min(seqs) - 1, len(seqs), *encode(_EMPTY)))
-        pending = len(seqs)
-    else:
-        pending = int(row[0]) + len(seqs)
-        db.execute("UPDATE thread_sums SET pending = ? WHERE space = ? AND article_id = ?",
-                   (pending, space, article_id))
+                   "VALUES (?, ?, ?, 0, 0, ?, ?)", (space, article_id, min(seqs) - 1, *encode(_EMPTY)))
+    pending = _add_pending(db, space, article_id, len(seqs))
     if pending >= FOLD_AT:
         _fold(db, space, article_id)
+
+
+def _add_pending(db: sqlite3.Connection, space: str, article_id: str, change: int) -> int:
+    """Add to the count of vectors beyond the sum; returns it. A database from before thread_pending starts
+    from the count thread_sums kept."""
+    row = db.execute("UPDATE thread_pending SET pending = pending + ? WHERE space = ? AND article_id = ? "
+                     "RETURNING pending", (change, space, article_id)).fetchone()
+    if row is not None:
+        return int(row[0])
+    before = db.execute("SELECT pending FROM thread_sums WHERE space = ? AND article_id = ?",
+                        (space, article_id)).fetchone()
+    pending = (int(before[0]) if before is not None else 0) + change
+    db.execute("INSERT INTO thread_pending (space, article_id, pending) VALUES (?, ?, ?)",
+               (space, article_id, pending))
+    return pending
 
 
 def _fold(db: sqlite3.Connection, space: str, article_id: str) -> None:
@@ -365,6 +381,8 @@ def _fold(db: sqlite3.Connection, space: str, article_id: str) -> None:
     total = summed([decode(indices, data)] + [decode(r[1], r[2]) for r in rows])
     db.execute("UPDATE thread_sums SET upto = ?, count = count + ?, pending = 0, indices = ?, data = ? "
                "WHERE space = ? AND article_id = ?", (int(rows[-1][0]), len(rows), *encode(total), space, article_id))
+    db.execute("INSERT INTO thread_pending (space, article_id, pending) VALUES (?, ?, 0) "
+               "ON CONFLICT (space, article_id) DO UPDATE SET pending = 0", (space, article_id))
 
 
 def _take_out(db: sqlite3.Connection, space: str, article_id: str, items: list[tuple[int, SparseVector]]) -> None:
@@ -374,8 +392,9 @@ def _take_out(db: sqlite3.Connection, space: str, article_id: str, items: list[t
     if row is None:
         return
     counted = [vector for seq, vector in items if seq <= row[0]]
-    db.execute("UPDATE thread_sums SET count = count - ?, pending = pending - ? WHERE space = ? AND article_id = ?",
-               (len(counted), len(items) - len(counted), space, article_id))
+    db.execute("UPDATE thread_sums SET count = count - ? WHERE space = ? AND article_id = ?",
+               (len(counted), space, article_id))
+    _add_pending(db, space, article_id, -(len(items) - len(counted)))
     if counted:
         total = summed([decode(row[1], row[2])], counted)
         db.execute("UPDATE thread_sums SET indices = ?, data = ? WHERE space = ? AND article_id = ?",

@@ -36,7 +36,8 @@ PROBE = {"id": "probe", "text": "Measles cases are rising, get the MMR vaccine."
 
 @pytest.fixture
 def workers(make_client: MakeClient) -> Iterator[tuple[TestClient, TestClient]]:
-    with make_client(commit_before_answer=True) as first, make_client(commit_before_answer=True) as second:
+    shared = {"commit_before_answer": True, "shared_database": True}  # what `--workers N` sets
+    with make_client(**shared) as first, make_client(**shared) as second:
         assert first.put(f"/articles/{BUDGET['id']}", json=STORED).status_code == 201
         yield first, second
 
