@@ -2,23 +2,29 @@
 
 The files become a Dask dataframe (`dd.from_map`, one partition per CSV file or per group of Parquet row
 groups, each read with the same tolerant readers as the single-process job, so a broken line is an error row
-here too); the bundle and the articles are shipped to every worker once (`client.scatter(..., broadcast=True)`)
-and each partition is scored by `map_partitions` with the same `ChunkScorer` the single-process job uses; the
-result is written as a Parquet folder (one file per partition, in input order). Without a scheduler address a
-`LocalCluster` is started for the duration of the job. Workers must be able to read the input paths.
+here too); the bundle and the articles are shipped to every worker once (`client.scatter(..., broadcast=True)`).
+A comment's context is the whole input's, as in the single-process job (`batch.job`), whatever the partitions:
 
-A partition plays the part of a chunk, with the same semantics: the thread of a comment is its article's
-comments in the same partition, and a parent is found within the partition. Unlike the single-process job there
-is no memory of earlier partitions, so a reply whose parent sits in another partition is scored as a top-level
-comment. A CSV file is one partition (a split could fall inside a quoted multi-line comment), so a CSV glob
-should be many files of moderate size; Parquet row groups are grouped up to `partition_rows` rows. With
-partitions that match the single-process chunks (for example one file per chunk), both engines write the same
-rows and scores.
+1. every partition computes its share of each article's thread (`ChunkScorer.thread_part`: one sparse sum per
+   article) and the parents its replies name outside it (`batch.parents.wanted_parents`); these are added up
+   by a tree reduction, in partition order;
+2. every partition gives the texts of those wanted parents that it holds (`parent_texts_of`), reduced alike;
+3. the threads and the parent texts are shipped to every worker, and each partition is scored by
+   `map_partitions` with the same `ChunkScorer` the single-process job uses; the result is written as a
+   Parquet folder (one file per partition, in input order).
+
+Partitions exchange per-article sums and the texts of parents that sit in another partition than a reply, never
+whole comments; what each worker holds grows with the articles and those parents. The input is read three times
+(once per step). Without a scheduler address a `LocalCluster` is started for the duration of the job. Workers
+must be able to read the input paths. A CSV file is one partition (a split could fall inside a quoted
+multi-line comment); Parquet row groups are grouped up to `partition_rows` rows. Both engines write the same
+labels and scores, up to the last bits of a float (sums added in another order).
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,9 +36,11 @@ import pyarrow.parquet as pq
 
 from batch.formats import DASK_FORMATS
 from batch.job import dump_schema
+from batch.parents import parent_texts_of, texts_for, wanted_parents
 from batch.readers import open_dump
 from batch.readers.base import DEFAULT_CHUNK_ROWS, Problem, text_column
-from batch.scorer import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts
+from batch.scorer import SCORE_COLUMNS, SCORE_SCHEMA, ChunkScorer, CommentBatch, Counts, thread_part_safely
+from batch.threads import ArticleThreads, ThreadSumsBuilder
 from model.bundle import ModelBundle
 from model.errors import DataError
 from model.types import Article
@@ -90,7 +98,15 @@ def score_with_dask(
             client = stack.enter_context(Client(cluster))
         [shipped_bundle] = client.scatter([bundle], broadcast=True)
         [shipped_articles] = client.scatter([dict(articles)], broadcast=True)
-        scored = frame.map_partitions(_score_and_tally, shipped_bundle, shipped_articles, meta=meta)
+        parts = frame.to_delayed()
+        threads, wanted = dask.compute(_reduced(
+            [dask.delayed(_first_step)(part, shipped_bundle, shipped_articles) for part in parts], _add_first))[0]
+        [shipped_wanted] = client.scatter([wanted], broadcast=True)
+        parent_texts = dask.compute(_reduced(
+            [dask.delayed(_second_step)(part, shipped_wanted) for part in parts], _add_texts))[0]
+        [shipped_context] = client.scatter([(threads, parent_texts)], broadcast=True)
+        scored = frame.map_partitions(_score_and_tally, shipped_bundle, shipped_articles, shipped_context,
+                                      meta=meta)
         # One graph for both: the parts are written and their counts gathered from the same scoring tasks.
         written = scored.drop(columns=[_COUNTS]).to_parquet(str(output_dir), write_index=False, compute=False)
         tally_meta = pd.DataFrame({_COUNTS: pd.Series([], dtype=object)})
@@ -103,9 +119,14 @@ def score_with_dask(
     return counts
 
 
-def _score_and_tally(frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article]) -> pd.DataFrame:
+Context = tuple[ArticleThreads, dict[str, str]]  # the whole input's threads, and texts of parents by key
+
+
+def _score_and_tally(
+    frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article], context: Context
+) -> pd.DataFrame:
     """score_partition, plus a column carrying the partition's counts (as JSON, in its first row only)."""
-    scored, counts = score_partition(frame, bundle, articles)
+    scored, counts = score_partition(frame, bundle, articles, context)
     tally: list[str | None] = [None] * len(scored)
     if tally:
         tally[0] = json.dumps(counts.to_dict())
@@ -114,9 +135,61 @@ def _score_and_tally(frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping
 
 
 def score_partition(
-    frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article]
+    frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article], context: Context | None = None
 ) -> tuple[pd.DataFrame, Counts]:
-    """One partition with every input column (renamed `input_<name>` on collision) plus SCORE_COLUMNS."""
+    """One partition with every input column (renamed `input_<name>` on collision) plus SCORE_COLUMNS.
+
+    With `context` (steps 1 and 2 of the module docstring), its comments see their whole thread and their
+    parents in other partitions; without, the partition is taken as the whole input.
+    """
+    inputs, batch = _batch_of(frame, articles)
+    if context is not None:
+        threads, parent_texts = context
+        batch.threads = threads
+        batch.parent_texts = texts_for(batch, parent_texts)[0]
+    result = ChunkScorer(bundle).score(batch)
+    scored = result.table.to_pandas()
+    out = inputs.rename(columns={c: f"input_{c}" for c in inputs.columns if c in SCORE_COLUMNS})
+    for column in SCORE_COLUMNS:
+        out[column] = scored[column].to_numpy()
+    return out, result.counts
+
+
+def _first_step(frame: pd.DataFrame, bundle: ModelBundle, articles: Mapping[str, Article]
+                ) -> tuple[ArticleThreads, Counter[str]]:
+    _, batch = _batch_of(frame, articles)
+    return thread_part_safely(ChunkScorer(bundle), batch), wanted_parents(batch)
+
+
+def _add_first(left: tuple[ArticleThreads, Counter[str]], right: tuple[ArticleThreads, Counter[str]]
+               ) -> tuple[ArticleThreads, Counter[str]]:
+    builder = ThreadSumsBuilder(left[0].width)
+    builder.add(left[0])
+    builder.add(right[0])
+    return builder.result(), left[1] + right[1]
+
+
+def _second_step(frame: pd.DataFrame, wanted: Mapping[str, int]) -> dict[str, str]:
+    _, batch = _batch_of(frame, {})
+    return parent_texts_of(batch, wanted)
+
+
+def _add_texts(left: dict[str, str], right: dict[str, str]) -> dict[str, str]:
+    return {**right, **left}  # the first partition's copy of a repeated id
+
+
+def _reduced(items: list[Any], add: Any) -> Any:
+    """A tree of `add` over delayed items that keeps their order (left before right at every node)."""
+    import dask
+
+    while len(items) > 1:
+        items = [dask.delayed(add)(items[i], items[i + 1]) if i + 1 < len(items) else items[i]
+                 for i in range(0, len(items), 2)]
+    return items[0]
+
+
+def _batch_of(frame: pd.DataFrame, articles: Mapping[str, Article]) -> tuple[pd.DataFrame, CommentBatch]:
+    """The partition's input columns, and the CommentBatch of its rows (reader problems included)."""
     problems: list[Problem | None] = [
         None if p is None else Problem(*p.split(_SEPARATOR, 1)) for p in _values(frame, _PROBLEM)
     ]
@@ -127,12 +200,7 @@ def score_partition(
         texts=texts, article_ids=article_ids, articles=articles, comment_ids=_text(inputs, "comment_id", problems),
         parent_ids=_text(inputs, "parent_id", problems), problems=problems,
     )
-    result = ChunkScorer(bundle).score(batch)
-    scored = result.table.to_pandas()
-    out = inputs.rename(columns={c: f"input_{c}" for c in inputs.columns if c in SCORE_COLUMNS})
-    for column in SCORE_COLUMNS:
-        out[column] = scored[column].to_numpy()
-    return out, result.counts
+    return inputs, batch
 
 
 # -- reading ------------------------------------------------------------------------------------------------

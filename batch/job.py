@@ -1,37 +1,47 @@
-"""Run a batch-scoring job: read a dump in chunks, score them on every core, write them in order.
+"""Run a batch-scoring job: read a dump twice in chunks, score them on every core, write them in order.
 
-    reader (this process) -> chunks -> worker processes (`batch.workers`) -> writer (this process)
-                                    -> this process, for the chunks the workers have no room for
+A comment's context is set by the whole input, never by how the job cuts it (chunk size, workers, the order of
+the rows, the engine): its thread is every other scorable comment of its article in the dump (`batch.threads`),
+and its parent is found wherever the dump holds it (`batch.parents`). So the job reads the dump twice:
 
-With `workers` = N, N processes score: N - 1 worker processes, and this process, which also reads and writes
-and scores a chunk itself whenever every worker already has two waiting (on two cores: one worker, and this
-process scoring about half the chunks; a third process would only add its start-up and the copying of chunks
-across process boundaries). Results are written in input order whatever order they finish in; at most two
-chunks per scoring process are in flight, so memory is bounded by the chunk size, not by the dump.
+    first pass   reader -> chunks -> their share of each thread (every scoring process) -> all threads (here)
+    second pass  reader -> chunks, their threads, parent texts -> scores (every scoring process) -> writer
 
-The reader also keeps a bounded memory of the most recent comments (`parent_memory` rows, by article and
-comment id), so that a reply whose parent sits in an earlier chunk is still scored with its parent's text; an
-older parent is treated as unknown (the row is scored as a top-level comment and counted as "parent not
-found").
+With `workers` = N, N processes do the work of each pass: N - 1 worker processes (`batch.workers`), and this
+process, which also reads and writes and takes a chunk itself whenever every worker already has two waiting (on
+two cores: one worker, and this process doing about half the chunks; a third process would only add its
+start-up and the copying of chunks across process boundaries). Results are used in input order whatever order
+they finish in, so the threads are added up in the same order every time, and rows are written in input order.
 
-Resuming (`resume=True`) skips the chunks already written (see `batch.output`); the chunks before that
-point are read again, without scoring, only to rebuild the parent memory, so a resumed job writes the same rows
-as an uninterrupted one.
+Memory is bounded by the chunks in flight (at most two per scoring process), the threads (one sparse sum per
+article) and the texts of parents that sit in another chunk than one of their replies: it grows with articles
+and such parents, not with the comments.
+
+Resuming (`resume=True`) skips the chunks already written (see `batch.output`): the first pass reads the whole
+dump again (every chunk counts in the threads), and the second reads the chunks already written without scoring
+them, only to keep the parent texts later chunks need, so a resumed job writes the same bytes as an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from batch.parents import CrossChunkParents
 from batch.readers.base import DEFAULT_CHUNK_ROWS, Chunk, Dump, text_column
 from batch.scorer import (
     SCORE_COLUMNS,
@@ -41,16 +51,23 @@ from batch.scorer import (
     Counts,
     ScoredBatch,
     score_safely,
+    thread_part_safely,
 )
+from batch.threads import ArticleThreads, ThreadSumsBuilder
 from batch.workers import keep_freed_memory, start_workers
 from batch.workers import score as score_in_worker
+from batch.workers import thread_part as thread_part_in_worker
 from model.bundle import ModelBundle
 from model.types import Article
 
-#: Comments remembered (by article and id) so that replies in later chunks find their parent's text.
-DEFAULT_PARENT_MEMORY = 200_000
+#: What a comment's context is; recorded in the spool, so that a job never resumes one made under another.
+CONTEXT = "thread and parent from the whole input"
+
+#: Share of the progress bar given to the first pass (about a quarter of the work).
+FIRST_PASS_SHARE = 0.25
 
 Progress = Callable[[int, float | None], None]
+Result = TypeVar("Result")
 
 
 class Output(Protocol):
@@ -64,7 +81,6 @@ class JobOptions:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     workers: int = 1
     resume: bool = False
-    parent_memory: int = DEFAULT_PARENT_MEMORY
 
 
 @dataclass
@@ -116,35 +132,53 @@ def score_dump(
         "articles": articles_fingerprint,
         "model": {"version": bundle.version, "sha256": bundle.metadata.get("model_sha256")},
         "chunk_rows": options.chunk_rows,
-        "parent_memory": options.parent_memory,
+        "context": CONTEXT,
         "columns": list(schema.names),
     }
     first_chunk, counts = output.start(job, options.resume)
     resumed_rows = counts.rows
-    preparer = BatchPreparer(articles or {}, options.parent_memory)
+    preparer = BatchPreparer(articles or {})
+    scorer = ChunkScorer(bundle)
+    parents = CrossChunkParents()
+    sums = ThreadSumsBuilder(scorer.width)
     rows_this_run = 0
+
+    def report(position: float | None, start: float, share: float) -> None:
+        if progress is not None:
+            progress(counts.rows, None if position is None else start + share * position)
+
+    def add(chunk: Chunk, part: ArticleThreads) -> None:
+        sums.add(part)
+        report(chunk.position, 0.0, FIRST_PASS_SHARE)
 
     def write(chunk: Chunk, scored: ScoredBatch) -> None:
         nonlocal rows_this_run
         output.write(chunk.index, _joined(chunk.table, scored.table, schema), scored.counts)
         counts.add(scored.counts)
         rows_this_run += len(chunk)
-        if progress is not None:
-            progress(counts.rows, chunk.position)
+        report(chunk.position, FIRST_PASS_SHARE, 1.0 - FIRST_PASS_SHARE)
 
-    chunks = _chunks_to_score(dump.chunks(options.chunk_rows), first_chunk, preparer)
-    scorer = ChunkScorer(bundle)
     keep_freed_memory()
-    if options.workers <= 1:
-        for chunk, batch in chunks:
-            write(chunk, score_safely(scorer, batch))
-    elif pool is not None:
-        _score_in_pool(chunks, write, scorer, pool, options.workers - 1)
-    else:
-        with start_workers(model_path, options.workers - 1) as own_pool:
-            _score_in_pool(chunks, write, scorer, own_pool, options.workers - 1)
+    with _scratch_folder() as scratch, _scoring_processes(model_path, options.workers, pool) as workers:
+        run = partial(_in_order, pool=workers, workers=options.workers - 1)
+
+        def terms_of(chunk: Chunk) -> Path | None:
+            """Where the first pass leaves a chunk's texts and term counts for the second (`batch.terms_file`)."""
+            return scratch / f"terms-{chunk.index:06d}.npz" if chunk.index >= first_chunk else None
+
+        first_pass = ((chunk, preparer.first_pass(chunk, parents, terms_of(chunk)))
+                      for chunk in dump.chunks(options.chunk_rows))
+        run(first_pass, partial(thread_part_safely, scorer), thread_part_in_worker, add)
+        threads = sums.result()
+        second_pass = (
+            (chunk, preparer.second_pass(chunk, parents, threads, terms_of(chunk)))
+            for chunk in dump.chunks(options.chunk_rows)
+        )
+        run(((c, b) for c, b in second_pass if c.index >= first_chunk), partial(score_safely, scorer),
+            score_in_worker, write)
     output.finish(schema)
-    return JobSummary(counts, time.perf_counter() - started, rows_this_run, resumed_rows)
+    extra = {"articles": len(threads.article_ids), "passes": 2}
+    return JobSummary(counts, time.perf_counter() - started, rows_this_run, resumed_rows, extra)
 
 
 def dump_schema(dump: Dump) -> pa.Schema:
@@ -154,61 +188,105 @@ def dump_schema(dump: Dump) -> pa.Schema:
     return pa.schema([(c, pa.string()) for c in dump.columns])
 
 
-def _chunks_to_score(
-    chunks: Iterator[Chunk], first_chunk: int, preparer: BatchPreparer
-) -> Iterator[tuple[Chunk, CommentBatch]]:
-    for chunk in chunks:
-        if chunk.index < first_chunk:
-            preparer.remember(chunk)
-            continue
-        yield chunk, preparer.prepare(chunk)
-
-
 def _joined(inputs: pa.Table, scores: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([*inputs.columns, *scores.columns], schema=schema)
 
 
-def _score_in_pool(
-    chunks: Iterator[tuple[Chunk, CommentBatch]], write: Callable[[Chunk, ScoredBatch], None],
-    scorer: ChunkScorer, pool: ProcessPoolExecutor, workers: int,
-) -> None:
-    """Score in the pool's `workers` processes and in this one (see the module docstring); write in order."""
-    in_flight: deque[tuple[Chunk, Future[ScoredBatch] | ScoredBatch]] = deque()
-    waiting = 0  # chunks sent to the workers and not yet written
+@contextmanager
+def _scratch_folder() -> Iterator[Path]:
+    """Where the first pass leaves each chunk's terms for the second (`batch.terms_file`): a temporary folder
+    (TMPDIR decides where; about 450 bytes per comment not yet scored), removed when the job ends.
 
-    def write_first() -> None:
+    Not in the output's spool: the spool's disk is for the output, and a disk that fills up must stop the job
+    after whole chunks are written, so that --resume keeps them. The folder is named after this process, so
+    that the folders of jobs killed with SIGKILL (which cannot clean up) are removed by the next job.
+    """
+    base = Path(tempfile.gettempdir())
+    for stale in base.glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = stale.name[len(_SCRATCH_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-") as folder:
+        yield Path(folder)
+
+
+_SCRATCH_PREFIX = "moderate-score-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextmanager
+def _scoring_processes(model_path: Path, workers: int, pool: ProcessPoolExecutor | None
+                       ) -> Iterator[ProcessPoolExecutor | None]:
+    """The pool of worker processes for both passes: the caller's, one started here, or none (`workers` <= 1)."""
+    if workers <= 1:
+        yield None
+    elif pool is not None:
+        yield pool
+    else:
+        with start_workers(model_path, workers - 1) as own:
+            yield own
+
+
+def _in_order(
+    items: Iterator[tuple[Chunk, CommentBatch]], here: Callable[[CommentBatch], Result],
+    there: Callable[[CommentBatch], Result], use: Callable[[Chunk, Result], None], *,
+    pool: ProcessPoolExecutor | None, workers: int,
+) -> None:
+    """Run `here` (this process) or `there` (a worker) on every batch; `use` the results in input order.
+
+    A batch goes to the pool's `workers` processes while fewer than two per worker are waiting, else this
+    process runs it (see the module docstring).
+    """
+    if pool is None:
+        for chunk, batch in items:
+            use(chunk, here(batch))
+        return
+    in_flight: deque[tuple[Chunk, Future[Result] | Result]] = deque()
+    waiting = 0  # batches sent to the workers and not yet used
+
+    def use_first() -> None:
         nonlocal waiting
         chunk, result = in_flight.popleft()
         if isinstance(result, Future):
             waiting -= 1
             result = result.result()
-        write(chunk, result)
+        use(chunk, result)
 
     def first_is_ready() -> bool:
         result = in_flight[0][1]
         return not isinstance(result, Future) or result.done()
 
-    for chunk, batch in chunks:
+    for chunk, batch in items:
         if waiting < 2 * workers:
-            in_flight.append((chunk, pool.submit(score_in_worker, batch)))
+            in_flight.append((chunk, pool.submit(there, batch)))
             waiting += 1
         else:
-            in_flight.append((chunk, score_safely(scorer, batch)))
+            in_flight.append((chunk, here(batch)))
         while len(in_flight) >= 2 * (workers + 1) or (in_flight and first_is_ready()):
-            write_first()
+            use_first()
     while in_flight:
-        write_first()
+        use_first()
 
 
 # -- preparing batches ------------------------------------------------------------------------------------
 class BatchPreparer:
-    """Turns chunks into CommentBatches: text columns, the articles they name, and parents from earlier chunks."""
+    """Turns chunks into CommentBatches: the text columns and the articles they name, then, in the second pass,
+    the threads of those articles and the texts of parents in other chunks."""
 
-    def __init__(self, articles: Mapping[str, Article], parent_memory: int) -> None:
+    def __init__(self, articles: Mapping[str, Article]) -> None:
         self.articles = articles
-        self.memory = ParentMemory(parent_memory)
 
     def prepare(self, chunk: Chunk) -> CommentBatch:
+        """The chunk's columns and articles, nothing from elsewhere in the dump."""
         problems = list(chunk.problems)
         table = chunk.table
         texts = text_column(table, "text", problems)
@@ -216,23 +294,30 @@ class BatchPreparer:
         comment_ids = text_column(table, "comment_id", problems)
         parent_ids = text_column(table, "parent_id", problems)
         assert texts is not None and article_ids is not None  # a Dump checks its columns when opened
-        parent_texts = None
-        if parent_ids is not None and comment_ids is not None:
-            parent_texts = self._outside_parents(article_ids, comment_ids, parent_ids)
-        self.memory.add(article_ids, comment_ids, texts)
         return CommentBatch(
             texts=texts, article_ids=article_ids, articles=self._articles_named(article_ids, chunk.articles),
-            comment_ids=comment_ids, parent_ids=parent_ids, parent_texts=parent_texts, problems=problems,
+            comment_ids=comment_ids, parent_ids=parent_ids, problems=problems,
         )
 
-    def remember(self, chunk: Chunk) -> None:
-        """Add a chunk's comments to the parent memory without preparing it (chunks already written)."""
-        problems = list(chunk.problems)
-        texts = text_column(chunk.table, "text", problems)
-        article_ids = text_column(chunk.table, "article_id", problems)
-        comment_ids = text_column(chunk.table, "comment_id", problems)
-        if texts is not None and article_ids is not None:
-            self.memory.add(article_ids, comment_ids, texts)
+    def first_pass(self, chunk: Chunk, parents: CrossChunkParents, save_terms: Path | None) -> CommentBatch:
+        """The batch whose share of the threads is added up; parents wanted across chunks are noted."""
+        batch = self.prepare(chunk)
+        parents.note(batch)
+        batch.save_terms = save_terms
+        return batch
+
+    def second_pass(
+        self, chunk: Chunk, parents: CrossChunkParents, threads: ArticleThreads, saved_terms: Path | None
+    ) -> CommentBatch:
+        """The batch to score, with its threads and outside parents; `saved_terms` None: a chunk already written,
+        read only for the parent texts that later chunks need."""
+        batch = self.prepare(chunk)
+        batch.parent_texts = parents.texts_for(batch)
+        if saved_terms is not None:
+            named = [key for key in pc.unique(batch.article_ids).to_pylist() if key]
+            batch.threads = threads.select(named)
+            batch.saved_terms = saved_terms
+        return batch
 
     def _articles_named(self, article_ids: pa.Array, from_dump: Mapping[str, Article]) -> dict[str, Article]:
         named: dict[str, Article] = {}
@@ -243,51 +328,3 @@ class BatchPreparer:
             if article is not None:
                 named[key] = article
         return named
-
-    def _outside_parents(self, article_ids: pa.Array, comment_ids: pa.Array, parent_ids: pa.Array) -> pa.Array | None:
-        parent_keys = _keys(article_ids, parent_ids)
-        has_parent = pc.fill_null(pc.not_equal(parent_ids, ""), False)
-        in_chunk = pc.fill_null(pc.is_in(parent_keys, value_set=_keys(article_ids, comment_ids)), False)
-        outside = pc.and_(has_parent, pc.invert(in_chunk))
-        if not pc.any(outside).as_py():
-            return None
-        return self.memory.texts_of(parent_keys, outside)
-
-
-def _keys(article_ids: pa.Array, comment_ids: pa.Array) -> pa.Array:
-    """article id + U+001F + comment id (ids are unique per article, not across articles)."""
-    return pc.binary_join_element_wise(article_ids, comment_ids, "\x1f")
-
-
-class ParentMemory:
-    """The text of the most recent `limit` comments by (article, id), kept as Arrow arrays chunk by chunk."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._chunks: deque[tuple[pa.Array, pa.Array]] = deque()
-        self._rows = 0
-        self._index: tuple[pa.Array, pa.Array] | None = None
-
-    def add(self, article_ids: pa.Array, comment_ids: pa.Array | None, texts: pa.Array) -> None:
-        if comment_ids is None or self.limit <= 0:
-            return
-        self._chunks.append((_keys(article_ids, comment_ids), texts))
-        self._rows += len(texts)
-        while self._chunks and self._rows - len(self._chunks[0][1]) >= self.limit:
-            self._rows -= len(self._chunks.popleft()[1])
-        self._index = None
-
-    def texts_of(self, keys: pa.Array, wanted: pa.Array) -> pa.Array:
-        """For each key where `wanted` is true, the remembered text (null if not remembered); null elsewhere."""
-        if not self._chunks:
-            return pa.nulls(len(keys), pa.string())
-        if self._index is None:
-            # Newest first, so a repeated id resolves to its most recent comment.
-            ordered = list(reversed(self._chunks))
-            self._index = (
-                pa.concat_arrays([k.cast(pa.string()) for k, _ in ordered]),
-                pa.concat_arrays([t.cast(pa.string()) for _, t in ordered]),
-            )
-        all_keys, all_texts = self._index
-        positions = pc.index_in(pc.if_else(wanted, keys, pa.scalar(None, keys.type)), value_set=all_keys)
-        return all_texts.take(positions)

@@ -10,12 +10,14 @@ things done faster for large batches:
   numbers to the per-comment path, checked by the tests);
 - an article's title and body are vectorised once per scorer, not once per batch (a small cache by content).
 
-Semantics of the context features in a batch (the same as `score_frame` on that batch):
-- the *thread* of a comment is the other comments of its article in the same batch; comments of the article in
-  other batches do not count. Dumps that keep an article's comments together give the most thread context.
-- a *parent* is found by (article, comment_id) in the batch; a parent outside the batch is used when the caller
-  passes its text in `parent_texts` (the job keeps a bounded memory of recent comments for that). A reply whose
-  parent is in neither is scored as a top-level comment.
+The context of a comment in a batch:
+- its *thread* is the other scorable comments of its article: those of the batch, plus, when the batch brings
+  `threads` (the whole input's, `batch.threads`), every comment of the article outside the batch. A job always
+  brings them, so a comment's thread is its article's comments in the whole dump, however the dump is cut;
+  without them the batch is taken as the whole thread, as `score_frame` and `POST /classify` take theirs.
+- its *parent* is found by (article, comment_id) among the batch's scorable comments; a parent outside the batch
+  is used when the caller passes its text in `parent_texts` (`batch.parents` finds them anywhere in a dump). A
+  reply whose parent is in neither is scored as a top-level comment and counted as "parent not found".
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +34,8 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from batch.readers.base import Problem
+from batch.terms_file import load_terms, save_terms
+from batch.threads import ArticleThreads
 from model.bundle import ModelBundle
 from model.errors import ModerationError
 from model.fast.batch_terms import as_text_array, normalize_batch, supports, word_counts
@@ -63,7 +68,10 @@ class CommentBatch:
     """The columns scoring reads, one entry per input row, plus the articles those rows may name.
 
     `problems[i]` is set when the reader could not read row i (it is then not scored). `parent_texts[i]` is the
-    text of row i's parent when that parent is outside the batch (None otherwise).
+    text of row i's parent when that parent is outside the batch (None otherwise). `threads`, when given, holds
+    the whole threads of (at least) the batch's articles, this batch's comments included. `save_terms` asks
+    `thread_part` to write the batch's normalised texts and term counts to that file, and `saved_terms` lets
+    `score` read them from it instead of computing them again (`batch.terms_file`).
     """
 
     texts: pa.Array
@@ -73,6 +81,9 @@ class CommentBatch:
     parent_ids: pa.Array | None = None
     parent_texts: pa.Array | None = None
     problems: Sequence[Problem | None] | None = None
+    threads: ArticleThreads | None = None
+    save_terms: Path | None = None
+    saved_terms: Path | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -113,6 +124,14 @@ class ScoredBatch:
     counts: Counts
 
 
+class _Scorable(NamedTuple):
+    problems: list[Problem | None]  # every row's problem, None where it is scored
+    rows: np.ndarray  # the rows scored
+    texts: pa.Array  # their normalised texts
+    article_ids: pa.Array  # their article ids
+    normalized: pa.Array  # the normalised texts of every row
+
+
 class ChunkScorer:
     """Scores CommentBatches with one bundle; keeps the vectors of the articles it saw most recently.
 
@@ -129,37 +148,74 @@ class ChunkScorer:
         self._article_cache_size = article_cache_size
         self._article_vectors: OrderedDict[tuple[str, str, str], tuple[sp.csr_matrix, sp.csr_matrix]] = OrderedDict()
 
+    @property
+    def width(self) -> int:
+        """Hash buckets of the comment vectors (the width of every thread sum)."""
+        return len(self._features.idf_)
+
     def score(self, batch: CommentBatch) -> ScoredBatch:
         """SCORE_COLUMNS for every row of `batch`, in order; rows that cannot be scored get `error`."""
         n = len(batch)
-        problems: list[Problem | None] = list(batch.problems) if batch.problems is not None else [None] * n
-        if len(problems) != n:
-            raise ValueError(f"CommentBatch: {len(problems)} problems for {n} rows")
-        texts = normalize_batch(batch.texts)
-        article_ids = pc.fill_null(as_text_array(batch.article_ids), "")
-        self._check_rows(texts, article_ids, batch.articles, problems)
-        valid = np.fromiter((p is None for p in problems), dtype=bool, count=n)
-        rows = np.flatnonzero(valid)
+        saved = None
+        if batch.saved_terms is not None and batch.saved_terms.exists():
+            saved = load_terms(batch.saved_terms)
+        scorable = self._scorable(batch, saved[0] if saved is not None else None)
+        rows = scorable.rows
+        if saved is not None and saved[1].shape[0] != len(rows):
+            saved = None  # not this batch's (cannot happen within a job): compute them again
         scores = np.full((n, len(LABELS)), np.nan)
         labels = np.full(n, None, dtype=object)
         actions = np.full(n, None, dtype=object)
         parents_not_found = 0
         if len(rows):
-            if len(rows) < n:
-                take = pa.array(rows)
-                texts, article_ids = texts.take(take), article_ids.take(take)
-            probabilities, parents_not_found = self._probabilities(batch, texts, article_ids, rows)
+            probabilities, parents_not_found = self._probabilities(batch, scorable, saved)
             predicted = np.argmax(probabilities, axis=1)
             labels[rows] = np.asarray(self.bundle.labels, dtype=object)[predicted]
             actions[rows] = self.bundle.actions(probabilities)
             for j, label in enumerate(self.bundle.labels):
                 if label in LABELS:
                     scores[rows, LABELS.index(label)] = np.round(probabilities[:, j], SCORE_DECIMALS)
-        scored = _scored(labels, scores, actions, problems)
+        scored = _scored(labels, scores, actions, scorable.problems)
         scored.counts.parents_not_found = parents_not_found
         return scored
 
+    def thread_part(self, batch: CommentBatch) -> ArticleThreads:
+        """The batch's share of its articles' threads: the same comments, vectors and sums that `score` uses.
+
+        With `batch.save_terms`, the normalised texts and term counts are also written there for `score`.
+        """
+        scorable = self._scorable(batch)
+        if not len(scorable.rows):
+            return ArticleThreads.empty(self.width)
+        counts = word_counts(scorable.texts, self._features.hasher_) if self._fast else None
+        saving = counts.copy() if counts is not None and batch.save_terms is not None else None
+        comments, _ = self._vectorize(scorable.texts) if counts is None else self._weighed(counts)
+        encoded = pc.dictionary_encode(scorable.article_ids)
+        groups = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        part = ArticleThreads.of_batch(encoded.dictionary.to_pylist(), comments, groups)
+        if saving is not None and batch.save_terms is not None:
+            save_terms(batch.save_terms, scorable.normalized, saving, part)
+        return part
+
     # -- internals ----------------------------------------------------------------------------------------
+    def _scorable(self, batch: CommentBatch, normalized: pa.Array | None = None) -> _Scorable:
+        """Which rows are scored, and their normalised texts (`normalized`: those of every row, if known)."""
+        n = len(batch)
+        problems: list[Problem | None] = list(batch.problems) if batch.problems is not None else [None] * n
+        if len(problems) != n:
+            raise ValueError(f"CommentBatch: {len(problems)} problems for {n} rows")
+        if normalized is None or len(normalized) != n:
+            normalized = normalize_batch(batch.texts)
+        article_ids = pc.fill_null(as_text_array(batch.article_ids), "")
+        self._check_rows(normalized, article_ids, batch.articles, problems)
+        valid = np.fromiter((p is None for p in problems), dtype=bool, count=n)
+        rows = np.flatnonzero(valid)
+        texts = normalized
+        if 0 < len(rows) < n:
+            take = pa.array(rows)
+            texts, article_ids = texts.take(take), article_ids.take(take)
+        return _Scorable(problems, rows, texts, article_ids, normalized)
+
     def _check_rows(
         self, texts: pa.Array, article_ids: pa.Array, articles: Mapping[str, Article], problems: list[Problem | None]
     ) -> None:
@@ -174,18 +230,26 @@ class ChunkScorer:
                 problems[i] = Problem(EMPTY_TEXT, EMPTY_TEXT) if empty_text[i] else verdicts[codes[i]]
 
     def _probabilities(
-        self, batch: CommentBatch, texts: pa.Array, article_ids: pa.Array, rows: np.ndarray
+        self, batch: CommentBatch, scorable: _Scorable, saved: tuple[pa.Array, sp.csr_matrix, ArticleThreads] | None
     ) -> tuple[np.ndarray, int]:
         """Class probabilities of the scorable rows, and how many of them name a parent that was not found."""
-        comments, totals = self._vectorize(texts)
+        texts, article_ids, rows = scorable.texts, scorable.article_ids, scorable.rows
+        comments, totals = self._vectorize(texts) if saved is None else self._weighed(saved[1])
         encoded = pc.dictionary_encode(article_ids)
         article_rows = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         keys = encoded.dictionary.to_pylist()
         titles, bodies = self._article_matrices([batch.articles[key] for key in keys])
         parent_rows, parents, not_found = self._parents(batch, rows, article_ids, comments)
+        prior_sums = prior_counts = None
+        if batch.threads is not None:
+            inside = saved[2] if saved is not None and saved[2].article_ids == keys else None
+            if inside is None:
+                inside = ArticleThreads.of_batch(keys, comments, article_rows)
+            prior_sums, prior_counts = batch.threads.outside(inside)
         context = ContextBatch(
             texts=texts.to_pylist(), comments=comments, term_totals=totals, article_rows=article_rows,
             titles=titles, bodies=bodies, parent_rows=parent_rows, parents=parents, thread_groups=article_rows,
+            thread_prior_sums=prior_sums, thread_prior_counts=prior_counts,
         )
         return self.bundle.scores_from_features(self._features.transform_batch(context)), not_found
 
@@ -193,7 +257,10 @@ class ChunkScorer:
         """The same rows `CommentContextFeatures.vectorize` returns, hashed for the whole batch at once."""
         if not self._fast:
             return self._features.vectorize(texts.to_pylist())
-        counts = word_counts(texts, self._features.hasher_)
+        return self._weighed(word_counts(texts, self._features.hasher_))
+
+    def _weighed(self, counts: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Weighted unit rows and term totals from hashed counts (consumed)."""
         totals = np.asarray(counts.sum(axis=1)).ravel()
         return weigh_rows(counts, self._features.idf_), totals
 
@@ -294,9 +361,21 @@ def empty_scores(n: int, problem: Problem) -> ScoredBatch:
     )
 
 
+#: What scoring a batch may raise that makes its rows error rows instead of stopping the job.
+SCORING_ERRORS = (ModerationError, ValueError, ArithmeticError, MemoryError, pa.ArrowException)
+
+
 def score_safely(scorer: ChunkScorer, batch: CommentBatch) -> ScoredBatch:
     """Score a batch; if scoring itself fails, every row of the batch says why and the job goes on."""
     try:
         return scorer.score(batch)
-    except (ModerationError, ValueError, ArithmeticError, MemoryError, pa.ArrowException) as error:
+    except SCORING_ERRORS as error:
         return empty_scores(len(batch), Problem(SCORING_FAILED, f"{SCORING_FAILED}: {type(error).__name__}: {error}"))
+
+
+def thread_part_safely(scorer: ChunkScorer, batch: CommentBatch) -> ArticleThreads:
+    """The batch's share of the threads; a batch that fails here adds nothing (its rows fail when scored too)."""
+    try:
+        return scorer.thread_part(batch)
+    except SCORING_ERRORS:
+        return ArticleThreads.empty(scorer.width)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from batch.scorer import ChunkScorer, CommentBatch, ScoredBatch
+    from batch.threads import ArticleThreads
 
 _scorer: ChunkScorer | None = None  # one per worker process, set by _start
 _start_error: BaseException | None = None
@@ -36,12 +37,23 @@ def start_workers(model_path: Path, workers: int) -> ProcessPoolExecutor:
 
 
 def score(batch: CommentBatch) -> ScoredBatch:
-    """Score one batch in a worker process (the task the job sends)."""
+    """Score one batch in a worker process (the task of the job's second pass)."""
     from batch.scorer import score_safely
 
+    return score_safely(_loaded(), batch)
+
+
+def thread_part(batch: CommentBatch) -> ArticleThreads:
+    """One batch's share of its articles' threads, in a worker process (the task of the job's first pass)."""
+    from batch.scorer import thread_part_safely
+
+    return thread_part_safely(_loaded(), batch)
+
+
+def _loaded() -> ChunkScorer:
     if _scorer is None:
         raise RuntimeError("the worker could not load the model") from _start_error
-    return score_safely(_scorer, batch)
+    return _scorer
 
 
 def keep_freed_memory(threshold: int = 64 << 20) -> None:

@@ -64,10 +64,10 @@ def main() -> None:
     dump = CsvDump(sample)
     chunks = list(dump.chunks(20_000))
     stage("read CSV in chunks (Arrow)", lambda: list(CsvDump(sample).chunks(20_000)))
-    preparer = BatchPreparer(articles, 200_000)
+    preparer = BatchPreparer(articles)
     batches = [preparer.prepare(chunk) for chunk in chunks]
     stage("prepare batches (columns, parents from earlier chunks)",
-          lambda: [BatchPreparer(articles, 200_000).prepare(chunk) for chunk in chunks])
+          lambda: [BatchPreparer(articles).prepare(chunk) for chunk in chunks])
     texts = [normalize_batch(b.texts) for b in batches]
     stage("  normalise texts (model.fast.batch_terms)", lambda: [normalize_batch(b.texts) for b in batches])
     stage("  hash words and bigrams (batch_terms)", lambda: [word_counts(t, features.hasher_) for t in texts])

@@ -5,8 +5,9 @@ reply itself. What becomes of a reply whose parent is not among the comments at 
 and each caller makes it explicitly with `ParentLinks.unresolved`:
 
     training and the frame path (`model.features`)   look for the parent's text, else score it as top level
-    batch scoring (`batch.scorer`)                    look in the job's memory of earlier chunks, else score it
-                                                      as top level and count it as "parent not found"
+    batch scoring (`batch.scorer`)                    take the parent's text from wherever it is in the dump
+                                                      (`batch.parents`), else score it as top level and count
+                                                      it as "parent not found"
     the service (`model.bundle.classify_many`)        look among the comments remembered for the article,
                                                       else refuse the request (ClassifyError naming the field)
 """
