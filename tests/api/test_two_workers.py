@@ -12,9 +12,6 @@ gives them (`commit_before_answer`); the last test runs `moderate serve --worker
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -24,7 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import BUDGET, COMMENTS
-from tests.api.test_serve_command import free_port, wait_for
+from tests.api.test_serve_command import wait_for
+from tests.reliability.conftest import running_server
 
 MakeClient = Callable[..., AbstractContextManager[TestClient]]
 ARTICLE = {"id": BUDGET["id"]}
@@ -124,15 +122,7 @@ def test_a_deleted_or_edited_comment_is_seen_by_the_other_worker(workers: tuple[
 
 
 def test_moderate_serve_with_two_workers_answers_replies_across_them(tiny_bundle_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATE_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moderate.cli", "serve", "--model", str(tiny_bundle_dir), "--port", str(port),
-         "--database", str(tmp_path / "db.sqlite3"), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
+    with running_server(tiny_bundle_dir, tmp_path / "db.sqlite3", extra_args=("--workers", "2")) as (base, server):
         assert wait_for(f"{base}/ready", server).status_code == 200
         assert httpx.put(f"{base}/articles/{BUDGET['id']}", json=STORED, timeout=10).status_code == 201
         failures = []
@@ -146,10 +136,3 @@ def test_moderate_serve_with_two_workers_answers_replies_across_them(tiny_bundle
             if reply.status_code != 200:
                 failures.append((i, reply.status_code, reply.text))
         assert failures == []
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()

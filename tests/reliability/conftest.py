@@ -73,15 +73,15 @@ def clean_environment() -> dict[str, str]:
 
 
 @contextmanager
-def running_server(model: Path, database: Path, *, env: dict[str, str] | None = None,
-                   timeout: float = 60.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running_server(model: Path, database: Path, *, env: dict[str, str] | None = None, timeout: float = 60.0,
+                   extra_args: tuple[str, ...] = ()) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`moderate serve` on a free loopback port, ready (or at least answering /health); stopped at the end."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = database.with_suffix(".log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "moderate.cli", "serve", "--model", str(model), "--port", str(port),
-         "--database", str(database)],
+         "--database", str(database), *extra_args],
         cwd=PROJECT_ROOT, env={**clean_environment(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
