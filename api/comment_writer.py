@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from api import thread_store
+from api import decisions, thread_store
+from api.decisions import ClassifiedComment
 from api.thread_store import NewComment
 
 
@@ -33,6 +34,7 @@ class _Batch:
     origin: str  # the context that remembered them
     comments: Sequence[NewComment]
     at: float  # when they were classified: what retention counts from
+    classified: Sequence[ClassifiedComment] = ()  # what the model said about them (api.decisions)
 
 
 logger = logging.getLogger(__name__)
@@ -64,10 +66,11 @@ class CommentWriter:
         self._thread.start()
 
     def add(self, article_id: str, comments: Sequence[NewComment], *, deletions: int, space: str,
-            origin: str) -> None:
+            origin: str, classified: Sequence[ClassifiedComment] = ()) -> None:
         if comments:
             with self._progress:
-                self._pending.append(_Batch(article_id, deletions, space, origin, comments, self._clock()))
+                self._pending.append(_Batch(article_id, deletions, space, origin, comments, self._clock(),
+                                            classified))
                 self._queued += 1
             if not self._wake.is_set():
                 self._wake.set()
@@ -124,6 +127,7 @@ class CommentWriter:
                     if current.get(entry.article_id, 0) == entry.deletions:
                         thread_store.insert_comments(db, entry.article_id, entry.space, entry.origin,
                                                      entry.comments, entry.at)
+                        decisions.record_classifications(db, entry.classified, entry.at)
                         touched.add(entry.article_id)
                 pruned = set()
                 if self._cap is not None:

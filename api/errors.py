@@ -3,6 +3,8 @@
     NoModelError         -> 503  no bundle is loaded; says how to train one
     UnknownArticleError  -> 404  `article.id` alone names an article that was never stored
     ClassifyError        -> 422  the comments contradict each other (duplicate ids, unknown parent, empty text)
+    DecisionError        -> 404/422  a decision names an unknown article, label or comment (field named)
+    CursorError          -> 422  a queue cursor this server did not write
     RequestValidationError -> 400 when the body is not JSON, 422 for a wrong, missing or out-of-limit field
     HTTPException        -> its status; 400 for a body that is not UTF-8, 413 for a body over the limit,
                             415 for a body sent without Content-Type: application/json
@@ -29,6 +31,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.decisions import DecisionError
+from api.review_queue import CursorError
 from api.settings import Settings
 from api.store import StoreError
 from model.errors import ClassifyError
@@ -168,6 +172,13 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
         assert isinstance(exc, UnknownArticleError)
         return error_response(404, str(exc), field=exc.field)
 
+    async def decision_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DecisionError)
+        return error_response(exc.status, exc.detail, field=exc.field)
+
+    async def cursor_error(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(422, str(exc), field="cursor")
+
     async def no_model(_: Request, exc: Exception) -> JSONResponse:
         return error_response(503, naming_settings(str(exc), settings), headers={"Retry-After": "30"})
 
@@ -184,6 +195,8 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(ClassifyError, classify_error)
     app.add_exception_handler(UnknownArticleError, unknown_article)
+    app.add_exception_handler(DecisionError, decision_error)
+    app.add_exception_handler(CursorError, cursor_error)
     app.add_exception_handler(NoModelError, no_model)
     app.add_exception_handler(StoreError, store_error)
     app.add_exception_handler(Exception, unexpected)

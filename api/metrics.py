@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from model.labels import ON_TOPIC
 from model.types import Classification
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -34,6 +35,15 @@ class Metrics:
             "moderate_comments_classified", "Comments classified, by label and action served.",
             ["label", "action"], registry=self.registry,
         )
+        self.decisions = Counter(
+            "moderate_decisions", "Moderators' decisions stored, by source (feedback, coral, ...) and label.",
+            ["source", "label"], registry=self.registry,
+        )
+        self.overturned = Counter(
+            "moderate_decisions_overturned",
+            "Decisions that overturned the model: an approve labeled other than on_topic, a reject labeled on_topic.",
+            ["action"], registry=self.registry,
+        )
         self.batch_comments = Histogram(
             "moderate_batch_comments", "Comments per model call (concurrent requests are batched).",
             buckets=_BATCH_BUCKETS, registry=self.registry,
@@ -55,6 +65,11 @@ class Metrics:
             counts[key] = counts.get(key, 0) + 1
         for (label, action), count in counts.items():
             self.comments.labels(label, action).inc(count)
+
+    def decided(self, source: str, label: str, model_action: str | None) -> None:
+        self.decisions.labels(source, label).inc()
+        if (model_action == "approve" and label != ON_TOPIC) or (model_action == "reject" and label == ON_TOPIC):
+            self.overturned.labels(model_action).inc()
 
     def model_loaded(self, version: str) -> None:
         self.model_info.clear()

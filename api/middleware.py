@@ -4,7 +4,11 @@ Who may call what (`Access`, from the settings):
 
     /health, /ready   open with MODERATE_OPEN_PROBES=true (load-balancer probes send no key), else as below
     /admin/*          the admin key when MODERATE_ADMIN_KEY is set: 401 without it, 403 for the API key alone
-    everything else   the API key when MODERATE_API_KEY is set (X-API-Key or Authorization: Bearer), else open
+    protocol routes   /integrations/coral*, /1.1/*, /v1alpha1/*: let through; each checks its own credential
+                      (Coral's signature, Akismet's api_key field, Perspective's ?key=) and answers a refusal
+                      in its protocol's own shape, which a 401 of ours would not be
+    everything else   the API key when MODERATE_API_KEY is set (X-API-Key, Authorization: Bearer, or the
+                      reviewer page's cookie), else open
 
 The body limit is checked before anything parses the body: a Content-Length over the limit is answered 413
 at once, and a body without one (chunked) is counted as it arrives and cut off as soon as it passes the limit.
@@ -28,6 +32,10 @@ from api.metrics import Metrics
 from api.settings import Settings
 
 _PROBES = frozenset({"/health", "/ready"})
+#: Paths whose protocol carries its own credential; their routes check it (see the module docstring).
+SELF_AUTHENTICATED = ("/integrations/coral", "/1.1/", "/v1alpha1/")
+#: The cookie the reviewer page's sign-in sets (HttpOnly, SameSite=Strict): the API key, for a browser.
+KEY_COOKIE = "moderator_key"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderator"'}
 
 
@@ -52,6 +60,8 @@ class Access:
     def refusal(self, path: str, presented: list[bytes]) -> tuple[int, str] | None:
         """(status, message) when a request for `path` with these keys is refused; None when it may go on."""
         if self.open_probes and path in _PROBES:
+            return None
+        if path.startswith(SELF_AUTHENTICATED):
             return None
         if self.admin_key is not None and (path == "/admin" or path.startswith("/admin/")):
             if _matches(presented, self.admin_key):
@@ -154,14 +164,35 @@ def _secret(value: SecretStr | None) -> bytes | None:
 
 
 def _presented_keys(scope: Scope) -> list[bytes]:
-    """The keys a request sends: X-API-Key headers and Authorization: Bearer tokens."""
+    """The keys a request sends: X-API-Key headers, Authorization: Bearer tokens and the page's cookie."""
     keys = []
     for name, value in scope.get("headers", ()):
         if name == b"x-api-key":
             keys.append(value)
         elif name == b"authorization" and value[:7].lower() == b"bearer ":
             keys.append(value[7:].strip())
+        elif name == b"cookie":
+            keys.extend(_cookie_values(value, KEY_COOKIE.encode()))
     return keys
+
+
+def _cookie_values(header: bytes, name: bytes) -> list[bytes]:
+    """The values of cookie `name` in one Cookie header (the key is URL-safe text, stored unquoted)."""
+    found = []
+    for part in header.split(b";"):
+        key, sep, value = part.strip().partition(b"=")
+        if sep and key == name:
+            found.append(value.strip().strip(b'"'))
+    return found
+
+
+def key_matches(settings: Settings, offered: str | None) -> bool:
+    """Whether `offered` is the API key (True when none is configured): for routes that read their protocol's
+    own credential field (`SELF_AUTHENTICATED`). Compared in constant time."""
+    key = _secret(settings.api_key)
+    if key is None:
+        return True
+    return offered is not None and hmac.compare_digest(offered.encode("utf-8"), key)
 
 
 def _matches(presented: list[bytes], key: bytes) -> bool:

@@ -20,7 +20,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from api.batcher import Job, MicroBatcher
 from api.contexts import BuiltUnder, ContextCache, ContextKeeper, vector_space
+from api.decisions import ClassifiedComment, NewDecision
 from api.errors import NoModelError
 from api.metrics import Metrics
 from api.settings import Settings
@@ -257,12 +258,31 @@ class Service:
                 logger.error("not storing %d comments: unknown context for %r", len(job.comments),
                              job.context.article.id)
                 return
+            article = job.context.article
             self.store.add_comments(
-                job.context.article.id,
+                article.id,
                 [StoredComment(id=c.id, text=c.text, parent_id=c.parent_id, vector=job.context.known_vector(c.id))
                  for c in job.comments],
                 deletions=built.deletions, space=built.space, origin=built.origin,
+                classified=[ClassifiedComment(article.id, article.title, c.text, c.parent_id, result, job.version)
+                            for c, result in zip(job.comments, results, strict=True)],
             )
+
+    # -- the moderation loop ----------------------------------------------------------------------------------
+    def record_decisions(self, decisions: Sequence[NewDecision]) -> int:
+        """Store moderators' decisions (all or none; DecisionError names the first bad one). Blocking.
+
+        Labels are checked against the served bundle's, so a decision is always one the next model can learn.
+        """
+        labels = self.require_model().bundle.labels
+        stored = self.store.record_decisions(decisions, labels=labels)
+        for decision, (label, action) in zip(decisions, stored, strict=True):
+            self.metrics.decided(decision.source, label, action)
+        return len(stored)
+
+    def find_classified(self, article_id: str, text: str) -> str | None:
+        """The id of the latest remembered comment with this text under this article (protocols without ids)."""
+        return self.store.find_classified(article_id, text)
 
     def _batch_done(self, comments: int, seconds: float) -> None:
         self.metrics.batch_comments.observe(comments)

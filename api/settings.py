@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # uvicorn's default of 5 s races with busy clients and proxies that reuse a connection just as the server
     # closes it (the request is lost with a connection error): the soak test saw it under CPU starvation.
     # Keep idle connections longer than the proxies and clients in front of us do (nginx 75 s, ALB 60 s).
+    # A site can compare our decisions with its moderators' (GET /stats) before it lets us act on its comments.
+    shadow: bool = Field(
+        default=False,
+        description="Integrations (Coral, Perspective, Akismet) answer 'no opinion' but store what they would "
+                    "have decided.",
+    )
     keep_alive_seconds: int = Field(default=90, ge=1, description="Seconds an idle keep-alive connection stays open.")
 
     @model_validator(mode="after")

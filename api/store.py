@@ -25,9 +25,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from api import thread_store
+from api import decisions, review_queue, thread_store
 from api.comment_writer import CommentWriter
+from api.decisions import ClassifiedComment, NewDecision
 from api.thread_store import ArticleState, FoundComment, NewComment, SparseVector, StoredThread
 from model.types import Article
 
@@ -93,6 +95,7 @@ class ArticleStore:
             self._db = self._open(path)
             self._db.executescript(_SCHEMA)
             thread_store.migrate(self._db)
+            decisions.migrate(self._db)
             self._reads = self._open(path)
             self._probe = self._open(path)
             stat = os.stat(path)
@@ -188,6 +191,7 @@ class ArticleStore:
             deleted = db.execute("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount
             deleted += db.execute("DELETE FROM comments WHERE article_id = ?", (article_id,)).rowcount
             thread_store.forget_article(db, article_id)
+            decisions.forget(db, article_id)
             db.execute(
                 "INSERT INTO article_deletions (article_id, deletions) VALUES (?, 1) "
                 "ON CONFLICT (article_id) DO UPDATE SET deletions = deletions + 1",
@@ -209,14 +213,15 @@ class ArticleStore:
 
     # -- comments -----------------------------------------------------------------------------------------
     def add_comments(self, article_id: str, comments: Sequence[StoredComment], *, deletions: int,
-                     space: str = "", origin: str = "") -> None:
+                     space: str = "", origin: str = "", classified: Sequence[ClassifiedComment] = ()) -> None:
         """Queue comments for writing, each with its vector in `space`; a stored id sent again replaces it.
 
         `deletions` is the article's count (`deletions()`) when the thread they were classified in was read:
-        if the article has been deleted since, they are dropped instead of written.
+        if the article has been deleted since, they are dropped instead of written. `classified` (what the
+        model said about them) is written in the same transaction.
         """
         self._writer.add(article_id, [NewComment(c.id, c.text, c.parent_id, c.vector) for c in comments],
-                         deletions=deletions, space=space, origin=origin)
+                         deletions=deletions, space=space, origin=origin, classified=classified)
 
     def flush(self) -> None:
         """Wait until every comment queued so far is written (or the writer has ended)."""
@@ -263,6 +268,7 @@ class ArticleStore:
             row = db.execute("SELECT seq FROM comments WHERE article_id = ? AND id = ?",
                              (article_id, comment_id)).fetchone()
             removed = thread_store.remove_comments(db, article_id, [int(row[0])]) if row is not None else 0
+            decisions.forget(db, article_id, comment_id)
             db.execute("COMMIT")
         return removed > 0
 
@@ -273,6 +279,8 @@ class ArticleStore:
             with self._connection() as db:
                 db.execute("BEGIN IMMEDIATE")
                 removed = thread_store.prune_older(db, older_than, _PRUNE_CHUNK)
+                if removed < _PRUNE_CHUNK:
+                    decisions.prune_older(db, older_than)
                 db.execute("COMMIT")
             pruned += removed
             if removed < _PRUNE_CHUNK:
@@ -286,6 +294,44 @@ class ArticleStore:
 
     def now(self) -> float:
         return self._clock()
+
+    # -- the moderation loop (api.decisions, api.review_queue) ----------------------------------------------
+    def record_decisions(self, new: Sequence[NewDecision], *, labels: Sequence[str]) -> list[tuple[str, str | None]]:
+        """Store moderators' decisions, all or none (DecisionError names the first bad one).
+
+        The comments queued so far are written first, so a decision about a comment classified a moment ago
+        finds what the model said about it.
+        """
+        self.flush()
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                stored = decisions.store_decisions(db, new, labels=labels, now=self._clock())
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return stored
+
+    def find_classified(self, article_id: str, text: str) -> str | None:
+        self.flush()
+        with self._reading() as db:
+            return decisions.find_classified(db, article_id, text)
+
+    def queue_page(self, *, article_id: str | None, limit: int,
+                   cursor: str | None) -> tuple[list[dict[str, Any]], str | None, int]:
+        """A page of the review queue, the next page's cursor, and how many comments wait in all."""
+        self.flush()
+        with self._reading() as db:
+            items, next_cursor = review_queue.queue_page(db, article_id=article_id, limit=limit, cursor=cursor)
+            return items, next_cursor, review_queue.pending(db, article_id)
+
+    def agreement(self, *, since: float) -> dict[str, Any]:
+        self.flush()
+        with self._reading() as db:
+            figures = review_queue.agreement(db, since=since)
+            figures["queue"] = review_queue.pending(db, None)
+        return figures
 
     # -- model generation (hot reload across worker processes) ---------------------------------------------
     def record_reload(self, version: str) -> int:
