@@ -40,6 +40,7 @@ from model.sparse_ops import (
     squared_row_norms,
 )
 from model.text import normalize_texts
+from model.general_idf import general_idf
 from model.weighting import weigh_rows
 
 #: Columns the transformer reads from a DataFrame. `article_key` groups rows that share an article (and thread).
@@ -105,6 +106,8 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
     char_ngrams : add hashed character 3–5-grams of the comment (robust to obfuscation, ~15x slower).
     context : include the article / parent / thread similarities (off only for ablations).
     cues : include the spam cues.
+    general_idf : weight of general-language word frequencies in the IDF (0: the corpus's alone;
+        `model.general_idf`).
     """
 
     def __init__(
@@ -115,7 +118,9 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         char_ngrams: bool = False,
         context: bool = True,
         cues: bool = True,
+        general_idf: float = 0.0,
     ) -> None:
+        self.general_idf = general_idf
         self.n_features = n_features
         self.ngram_range = ngram_range
         self.char_ngrams = char_ngrams
@@ -147,6 +152,9 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         ]
         counts = self.hasher_.transform(texts + article_texts)
         self.idf_ = _idf(counts)
+        if self.general_idf > 0:
+            covered, general = general_idf(self.n_features, TOKEN_PATTERN)
+            self.idf_[covered] = (1.0 - self.general_idf) * self.idf_[covered] + self.general_idf * general[covered]
         if self.char_ngrams:
             self.char_hasher_ = HashingVectorizer(
                 analyzer="char_wb", ngram_range=(3, 5), n_features=self.n_features,

@@ -21,6 +21,7 @@ class TrainingConfig:
     - `n_jobs`: cross-validation folds run in parallel (the machine we target has 2 cores).
     - `augment_min_terms`: comments shorter than this are not moved (a "lol" fits under any article).
     - `C`, `spam_C`: inverse regularisation of the topic head and of the spam head (None: the same as C).
+    - `general_idf`: weight of general-language word frequencies in the IDF (`model.general_idf`).
     """
 
     folds: int = 5
@@ -31,6 +32,7 @@ class TrainingConfig:
     n_features: int = 2**18
     ngram_range: tuple[int, int] = (1, 2)
     char_ngrams: bool = False
+    general_idf: float = 1.0
     reject_precision: float = 0.98
     approve_precision: float = 0.95
     reject_labels: tuple[str, ...] = ("spam", "off_topic")
@@ -50,6 +52,7 @@ class TrainingConfig:
             "n_features": self.n_features,
             "ngram_range": self.ngram_range,
             "char_ngrams": self.char_ngrams,
+            "general_idf": self.general_idf,
         }
 
     def to_dict(self) -> dict[str, Any]:

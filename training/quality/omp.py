@@ -118,11 +118,12 @@ def _omp_fold(frame: pd.DataFrame, y: np.ndarray, fold_of: np.ndarray, k: int,
     labels = np.where(y, OFF_TOPIC, ON_TOPIC)
     groups = np.full(len(frame), -1)  # -1: the test fold
     groups[train] = _inner_groups(fold_of[train])
-    text_only = {**ours_config().pipeline_params(), "context": False, "cues": False}
+    # German posts: the general-language IDF (English word frequencies, model/general_idf.py) is left out.
+    text_only = {**ours_config(general_idf=0.0).pipeline_params(), "context": False, "cues": False}
     out: dict[str, Any] = {}
     # Our pipeline twice (comment n-grams only; the default configuration): features fitted on the training
     # side, every post transformed in its real thread.
-    for name, params in (("ours", text_only), ("default", TrainingConfig().pipeline_params())):
+    for name, params in (("ours", text_only), ("default", TrainingConfig(general_idf=0.0).pipeline_params())):
         pipeline = fast_solver(make_pipeline(**params))
         matrix = pipeline.named_steps["features"].fit(frame[train]).transform(frame)
         own = _bagged_logits(partial(_fit_rows, pipeline[1:], matrix, labels),
