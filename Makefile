@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 MODEL := model/artifacts/default
 STAMP := $(VENV)/.installed
 
-.PHONY: run test train serve quality bench lint clean audit soak
+.PHONY: run test train serve quality bench lint clean audit soak browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ run: $(MODEL)/model.joblib
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Debian's chromium for the reviewer page's browser tests (tests/api/test_review_browser.py), installed with
+# apt-get when /usr/bin/chromium is missing (as root, else with sudo). Playwright never downloads a browser.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "/usr/bin/chromium is installed"; else \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
 # pip-audit on the environment's pinned dependencies; says SKIPPED (exit 0) when its service is unreachable.
 audit: $(STAMP)

@@ -31,6 +31,7 @@ from api.routes.articles import articles_router
 from api.routes.classify import classify_router
 from api.routes.comments import comments_router
 from api.routes.loop import loop_router
+from api.routes.review import router as review_router
 from api.schemas import request_models
 from api.service import Service
 from api.settings import Settings, get_settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.include_router(articles_router(models, settings.max_id_chars))
     app.include_router(comments_router(settings.max_id_chars))
     app.include_router(loop_router(settings))
+    app.include_router(review_router)
     app.include_router(status.router)
     app.include_router(admin.router)
     install_error_handlers(app, settings)

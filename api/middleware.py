@@ -7,6 +7,8 @@ Who may call what (`Access`, from the settings):
     protocol routes   /integrations/coral*, /1.1/*, /v1alpha1/*: let through; each checks its own credential
                       (Coral's signature, Akismet's api_key field, Perspective's ?key=) and answers a refusal
                       in its protocol's own shape, which a 401 of ours would not be
+    reviewer page     GET /review, its sign-in and sign-out, its script and stylesheet: let through, so that a
+                      browser without the key gets the sign-in page (api/routes/review.py checks the key)
     everything else   the API key when MODERATE_API_KEY is set (X-API-Key, Authorization: Bearer, or the
                       reviewer page's cookie), else open
 
@@ -34,6 +36,9 @@ from api.settings import Settings
 _PROBES = frozenset({"/health", "/ready"})
 #: Paths whose protocol carries its own credential; their routes check it (see the module docstring).
 SELF_AUTHENTICATED = ("/integrations/coral", "/1.1/", "/v1alpha1/")
+#: The reviewer page's own paths: the route shows the sign-in page without the key; the static files hold no data.
+PAGE_PATHS = frozenset({"/review", "/review/sign-in", "/review/sign-out"})
+_PAGE_STATIC = "/review/static/"
 #: The cookie the reviewer page's sign-in sets (HttpOnly, SameSite=Strict): the API key, for a browser.
 KEY_COOKIE = "moderator_key"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderator"'}
@@ -61,7 +66,7 @@ class Access:
         """(status, message) when a request for `path` with these keys is refused; None when it may go on."""
         if self.open_probes and path in _PROBES:
             return None
-        if path.startswith(SELF_AUTHENTICATED):
+        if path.startswith(SELF_AUTHENTICATED) or path in PAGE_PATHS or path.startswith(_PAGE_STATIC):
             return None
         if self.admin_key is not None and (path == "/admin" or path.startswith("/admin/")):
             if _matches(presented, self.admin_key):

@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from model.context_measures import ContextMeasures, context_columns
 from model.cues import CUE_NAMES, spam_cues
+from model.general_idf import general_idf
 from model.linking import link_parents
 from model.sparse_ops import (
     binarized,
@@ -40,7 +41,6 @@ from model.sparse_ops import (
     squared_row_norms,
 )
 from model.text import normalize_texts
-from model.general_idf import general_idf
 from model.weighting import weigh_rows
 
 #: Columns the transformer reads from a DataFrame. `article_key` groups rows that share an article (and thread).

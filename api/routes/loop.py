@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.decisions import NewDecision
-from api.loop_schemas import AgreementStats, FeedbackResponse, QueuePage, QueueItem, feedback_model
+from api.loop_schemas import AgreementStats, FeedbackResponse, QueueItem, QueuePage, feedback_model
 from api.routes.deps import ERRORS, ServiceDep
 from api.schemas import ID_RULE, id_check
 from api.settings import Settings
