@@ -1,4 +1,4 @@
-"""The `moderate` command line: train, evaluate, score, serve.
+"""The `moderate` command line: train, evaluate, score, serve, retrain and rollback.
 
 `moderate/` is the one package allowed to import every other (training, batch, api, model); each command
 imports what it needs inside itself, so `moderate --help` and a usage error answer at once. `moderate score`
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from model.errors import ModerationError
 from moderate.console import DEFAULT_DATA, DEFAULT_MODEL, ModelOption, console, fail
+from moderate.retrain import retrain, rollback
 from moderate.score import score
 
 app = typer.Typer(
@@ -29,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(score)
+app.command()(retrain)
+app.command()(rollback)
 
 
 @app.command()
