@@ -33,8 +33,8 @@ def record_site(database: Path, model: Path, *, copies: int = 3,
                 client.put(f"/articles/{article_id}", json={"title": article["title"], "body": article["body"]})
                 rows = [c for c in TINY_COMMENTS if c[1] == article["article_id"]]
                 comments = [{"id": cid, "text": text, "parent_id": parent or None} for cid, _, parent, text, _ in rows]
-                assert client.post("/classify", json={"article": {"id": article_id}, "comments": comments}).status_code \
-                    == 200
+                classified = client.post("/classify", json={"article": {"id": article_id}, "comments": comments})
+                assert classified.status_code == 200
                 decisions = [{"comment_id": cid, "article_id": article_id, "label": label_of(copy, label),
                               "moderator": "ana"} for cid, _, _, _, label in rows]
                 answer = client.post("/feedback", json={"decisions": decisions})
