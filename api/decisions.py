@@ -29,6 +29,10 @@ from model.types import Classification
 if TYPE_CHECKING:
     import pandas as pd
 
+#: An inline article's snapshot keeps this much of its body: enough for the similarities to tell its topic, while
+#: a site that does not store inline articles (MODERATE_STORE_INLINE_ARTICLES) does not store their whole text.
+SNAPSHOT_BODY_CHARS = 4_000
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS classifications (
         article_id TEXT NOT NULL, comment_id TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,
@@ -47,10 +51,14 @@ SCHEMA = [
         source TEXT NOT NULL, decided_at REAL NOT NULL, text TEXT NOT NULL, parent_id TEXT, parent_text TEXT,
         model_label TEXT, model_action TEXT, model_scores TEXT, model_version TEXT)""",
     "CREATE INDEX IF NOT EXISTS decisions_by_comment ON decisions (article_id, comment_id, seq)",
+    # The article a classification was made under, also when it came inline and is not stored for /classify
+    # (MODERATE_STORE_INLINE_ARTICLES): retraining needs its text to learn from the decisions made under it.
+    """CREATE TABLE IF NOT EXISTS article_snapshots (
+        article_id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, at REAL NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (decided_at)",
 ]
 
-#: How a comment is named in a decision that has no comment id of the protocol's own (see the integrations).
+#: Where decisions come from: this API and the platforms' protocols (api/integrations/).
 SOURCES = ("feedback", "coral", "perspective", "akismet")
 
 
@@ -64,6 +72,7 @@ class ClassifiedComment:
     parent_id: str | None
     result: Classification
     model_version: str
+    body: str = ""  # the article's body, for its snapshot
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ class SiteDecisions:
 
     articles: pd.DataFrame  # article_id, title, body
     comments: pd.DataFrame  # comment_id, article_id, parent_id ("" for none), text, label, created_at, moderator
-    without_article: int  # decided comments left out: their article is not stored
+    without_article: int  # decided comments left out: their article is neither stored nor ever classified under
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -125,14 +134,23 @@ def record_classifications(db: sqlite3.Connection, rows: Sequence[ClassifiedComm
           json.dumps(row.result.scores), json.dumps(row.result.reasons), margin(row.result.scores),
           row.model_version, at) for row in rows],
     )
+    snapshots = {row.article_id: (row.title, row.body[:SNAPSHOT_BODY_CHARS]) for row in rows}
+    db.executemany(
+        "INSERT INTO article_snapshots (article_id, title, body, at) VALUES (?, ?, ?, ?) ON CONFLICT (article_id) "
+        "DO UPDATE SET title = excluded.title, body = excluded.body, at = excluded.at "
+        "WHERE title != excluded.title OR body != excluded.body",
+        [(article_id, title, body, at) for article_id, (title, body) in snapshots.items()],
+    )
 
 
 def forget(db: sqlite3.Connection, article_id: str, comment_id: str | None = None) -> None:
     """Remove the classifications and decisions of one comment, or of every comment of an article."""
     where, args = ("article_id = ? AND comment_id = ?", (article_id, comment_id)) if comment_id is not None \
         else ("article_id = ?", (article_id,))
-    db.execute(f"DELETE FROM classifications WHERE {where}", args)  # noqa: S608 (two fixed clauses)
-    db.execute(f"DELETE FROM decisions WHERE {where}", args)  # noqa: S608
+    db.execute(f"DELETE FROM classifications WHERE {where}", args)
+    db.execute(f"DELETE FROM decisions WHERE {where}", args)
+    if comment_id is None:
+        db.execute("DELETE FROM article_snapshots WHERE article_id = ?", (article_id,))
 
 
 def prune_older(db: sqlite3.Connection, cutoff: float) -> int:
@@ -213,7 +231,7 @@ def _only_article(db: sqlite3.Connection, comment_id: str, place: str) -> str | 
 def _article_known(db: sqlite3.Connection, article_id: str) -> bool:
     """Stored with PUT, or the article of comments the service remembers (sent inline to /classify)."""
     return any(db.execute(query, (article_id,)).fetchone() for query in (
-        "SELECT 1 FROM articles WHERE id = ?", "SELECT 1 FROM article_state WHERE article_id = ?",
+        "SELECT 1 FROM articles WHERE id = ?", "SELECT 1 FROM article_snapshots WHERE article_id = ?",
         "SELECT 1 FROM decisions WHERE article_id = ? LIMIT 1"))
 
 
@@ -247,7 +265,10 @@ def read_site_decisions(database: Path) -> SiteDecisions:
             "SELECT d.article_id, d.comment_id, d.label, d.moderator, d.decided_at, d.text, d.parent_id, "
             "d.parent_text FROM decisions d WHERE d.seq = (SELECT max(seq) FROM decisions e "
             "WHERE e.article_id = d.article_id AND e.comment_id = d.comment_id) ORDER BY d.decided_at, d.seq", db)
-        articles = pd.read_sql_query("SELECT id AS article_id, title, body FROM articles", db)
+        # A stored article wins over the snapshot of what /classify last saw inline.
+        articles = pd.read_sql_query(
+            "SELECT id AS article_id, title, body FROM articles UNION ALL SELECT s.article_id, s.title, s.body "
+            "FROM article_snapshots s WHERE s.article_id NOT IN (SELECT id FROM articles)", db)
     finally:
         db.close()
     known = latest["article_id"].isin(set(articles["article_id"]))
