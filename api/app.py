@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.classify_fast_path import ClassifyFastPath
 from api.errors import install_error_handlers
+from api.integrations import CoralFastPath, integrations
 from api.metrics import Metrics
 from api.middleware import ServiceMiddleware
 from api.routes import admin, status
@@ -90,10 +91,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.include_router(review_router)
     app.include_router(status.router)
     app.include_router(admin.router)
+    platforms = integrations(settings)  # Coral, Perspective, Akismet (docs/integrations.md)
+    for router in platforms.routers:
+        app.include_router(router)
     install_error_handlers(app, settings)
     api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     # Added first, so it runs inside ServiceMiddleware: the key, the body limit and the metrics apply to it too.
     app.add_middleware(ClassifyFastPath, request_model=models.classify)
+    app.add_middleware(CoralFastPath, phase=platforms.coral_phase)
     # Our own body limit rather than FastAPI's max_body_size, whose 413 is plain text without the limit in it.
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes, api_key=api_key)
     if api_key is not None:

@@ -44,6 +44,12 @@ class Metrics:
             "Decisions that overturned the model: an approve labeled other than on_topic, a reject labeled on_topic.",
             ["action"], registry=self.registry,
         )
+        self.integration_events = Counter(
+            "moderate_integration_events",
+            "What the integrations received and did with it, by platform, event and outcome (e.g. coral "
+            "COMMENT_LEFT_MODERATION_QUEUE unmatched).",
+            ["platform", "event", "outcome"], registry=self.registry,
+        )
         self.batch_comments = Histogram(
             "moderate_batch_comments", "Comments per model call (concurrent requests are batched).",
             buckets=_BATCH_BUCKETS, registry=self.registry,

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from api.article_urls import url_key
 from api.settings import Settings
 
 _STRICT = ConfigDict(strict=True, extra="ignore")
@@ -61,6 +62,16 @@ def clean_id(value: str, max_chars: int) -> str:
 def id_check(max_chars: int) -> AfterValidator:
     """`clean_id` as the validator of an `Annotated[str, ...]` id, for body fields and path parameters alike."""
     return AfterValidator(partial(clean_id, max_chars=max_chars))
+
+
+_MAX_URL_CHARS = 2048
+
+
+def _article_url(value: str) -> str:
+    """An address the integrations can look an article up by (`api.article_urls`), else a 422 naming the field."""
+    if url_key(value) is None:
+        raise PydanticCustomError("article_url", "expected an http or https URL with a host")
+    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,10 @@ def request_models(settings: Settings) -> RequestModels:
         model_config = _STRICT
         title: str = Field(min_length=1, max_length=settings.max_title_chars)
         body: str = Field("", max_length=settings.max_article_chars)
+        url: Annotated[str, AfterValidator(_article_url)] | None = Field(
+            None, max_length=_MAX_URL_CHARS,
+            description="The article's address (http or https), by which Coral and Akismet clients name it.",
+        )
 
     return RequestModels(article=Article, comment=Comment, classify=ClassifyRequest, article_body=ArticleBody)
 
@@ -145,6 +160,7 @@ class ArticleOut(BaseModel):
     id: str
     title: str
     body: str
+    url: str | None = None
     known_comments: int = Field(description="Comments under this article that the service remembers.")
 
 

@@ -182,9 +182,10 @@ class Service:
         """
         return self.contexts.build(model, article_id, title, body)
 
-    def put_article(self, article: Article) -> bool:
-        """Store an article and forget what was computed from its previous version; True when new."""
-        created, _ = self.store.put_article(article)
+    def put_article(self, article: Article, url: str | None = None) -> bool:
+        """Store an article (at its address, when given) and forget what was computed from its previous version;
+        True when new."""
+        created, _ = self.store.put_article(article, url)
         self._invalidate(article.id)
         return created
 
@@ -264,7 +265,8 @@ class Service:
                 [StoredComment(id=c.id, text=c.text, parent_id=c.parent_id, vector=job.context.known_vector(c.id))
                  for c in job.comments],
                 deletions=built.deletions, space=built.space, origin=built.origin,
-                classified=[ClassifiedComment(article.id, article.title, c.text, c.parent_id, result, job.version)
+                classified=[ClassifiedComment(article.id, article.title, c.text, c.parent_id, result, job.version,
+                                              article.body)
                             for c, result in zip(job.comments, results, strict=True)],
             )
 

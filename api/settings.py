@@ -11,6 +11,8 @@
     MODERATE_RETENTION_DAYS       stored comments older than this are pruned (90; 0 keeps them until deleted)
     MODERATE_MAX_COMMENTS_PER_ARTICLE  stored comments kept per article, the oldest pruned first (10,000)
     MODERATE_STORE_INLINE_ARTICLES     true: an article sent inline to /classify is stored (false)
+    MODERATE_SHADOW               true: the integrations answer "no opinion" and store what they would have decided
+    MODERATE_CORAL_SECRET, MODERATE_CORAL_WEBHOOK_SECRET   Coral's signing secrets (docs/integrations.md)
     ...and the other fields below, each under its upper-cased name.
 
 Tests build `Settings(...)` directly and hand it to `create_app`; `get_settings()` is cached so the server
@@ -102,6 +104,16 @@ class Settings(BaseSettings):
                     "have decided.",
     )
     keep_alive_seconds: int = Field(default=90, ge=1, description="Seconds an idle keep-alive connection stays open.")
+    # Coral generates one signing secret per moderation phase and another per webhook endpoint (docs/integrations.md).
+    coral_secret: SecretStr | None = Field(
+        default=None, description="The signing secret of Coral's external moderation phase (POST /integrations/coral).",
+    )
+    coral_webhook_secret: SecretStr | None = Field(
+        default=None, description="The signing secret of Coral's webhook endpoint (POST /integrations/coral/webhook).",
+    )
+    coral_approve: bool = Field(
+        default=False, description="Answer Coral APPROVED for what we would approve (else 204: no opinion).",
+    )
 
     @model_validator(mode="after")
     def _keys_differ(self) -> Settings:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from api import decisions, review_queue, thread_store
+from api.article_urls import url_key
 from api.comment_writer import CommentWriter
 from api.decisions import ClassifiedComment, NewDecision
 from api.thread_store import ArticleState, FoundComment, NewComment, SparseVector, StoredThread
@@ -72,6 +73,17 @@ class StoredComment:
     vector: SparseVector | None = None  # its term vector in the space it is stored for
 
 
+def _migrate_articles(db: sqlite3.Connection) -> None:
+    """Articles stored before they had an address get the columns (NULL: no address)."""
+    db.execute("BEGIN IMMEDIATE")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
+    for column in ("url", "url_key"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE articles ADD COLUMN {column} TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS articles_by_url ON articles (url_key)")
+    db.execute("COMMIT")
+
+
 class StoreError(OSError):
     """Raised when the database file cannot be opened, read or written; the message names the file."""
 
@@ -94,6 +106,7 @@ class ArticleStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._open(path)
             self._db.executescript(_SCHEMA)
+            _migrate_articles(self._db)
             thread_store.migrate(self._db)
             decisions.migrate(self._db)
             self._reads = self._open(path)
@@ -157,17 +170,18 @@ class ArticleStore:
             )
 
     # -- articles -----------------------------------------------------------------------------------------
-    def put_article(self, article: Article) -> tuple[bool, int]:
-        """Store or replace an article; returns (whether it is new, its version before this change)."""
+    def put_article(self, article: Article, url: str | None = None) -> tuple[bool, int]:
+        """Store or replace an article (and its address, which the integrations look it up by); returns
+        (whether it is new, its version before this change)."""
         with self._connection() as db:
             db.execute("BEGIN IMMEDIATE")
             existed = db.execute("SELECT 1 FROM articles WHERE id = ?", (article.id,)).fetchone()
             before = thread_store.article_state(db, article.id).version
             db.execute(
-                "INSERT INTO articles (id, title, body, updated_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO articles (id, title, body, updated_at, url, url_key) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, "
-                "updated_at = excluded.updated_at",
-                (article.id, article.title, article.body, time.time()),
+                "updated_at = excluded.updated_at, url = excluded.url, url_key = excluded.url_key",
+                (article.id, article.title, article.body, time.time(), url, url_key(url) if url else None),
             )
             db.execute("INSERT INTO article_state (article_id, version, last_seq, comments) VALUES (?, 1, 0, 0) "
                        "ON CONFLICT (article_id) DO UPDATE SET version = version + 1", (article.id,))
@@ -178,6 +192,27 @@ class ArticleStore:
         with self._reading() as db:
             row = db.execute("SELECT title, body FROM articles WHERE id = ?", (article_id,)).fetchone()
         return None if row is None else Article(id=article_id, title=row[0], body=row[1])
+
+    def article_url(self, article_id: str) -> str | None:
+        with self._reading() as db:
+            row = db.execute("SELECT url FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def find_article_id(self, article_id: str | None, url: str | None) -> str | None:
+        """The stored article with this id, else the one at this address (`api.article_urls`: any spelling of
+        it; the latest stored first); None when neither is stored.
+
+        Two indexed reads on the connection of the per-request state check, so the integrations call it on the
+        event loop like that check: a thread hop per request would cost more than the reads (and the batching
+        of concurrent requests with them).
+        """
+        key = url_key(url) if url else None
+        with self._use(self._probe, self._probe_lock) as db:
+            if article_id is not None and db.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone():
+                return article_id
+            row = db.execute("SELECT id FROM articles WHERE url_key = ? ORDER BY updated_at DESC LIMIT 1",
+                             (key,)).fetchone() if key is not None else None
+        return None if row is None else str(row[0])
 
     def delete_article(self, article_id: str) -> bool:
         """Forget an article, its comments and their vectors, and every comment still queued for it; True when
@@ -312,6 +347,14 @@ class ArticleStore:
                 raise
             db.execute("COMMIT")
         return stored
+
+    def classified_label(self, article_id: str, comment_id: str) -> str | None:
+        """The label of the latest classification of a remembered comment; None when it was never classified."""
+        self.flush()
+        with self._reading() as db:
+            row = db.execute("SELECT label FROM classifications WHERE article_id = ? AND comment_id = ?",
+                             (article_id, comment_id)).fetchone()
+        return None if row is None else str(row[0])
 
     def find_classified(self, article_id: str, text: str) -> str | None:
         self.flush()

@@ -20,25 +20,30 @@ def articles_router(models: RequestModels, max_id_chars: int) -> APIRouter:
         404: {"model": ERRORS[422]["model"], "description": "Unknown article id."}
     }
 
-    @router.put("/{article_id}", response_model=ArticleOut, responses={**ERRORS, 201: {"model": ArticleOut}})
+    # An article stored without an address is answered without `url`, as before there were addresses.
+    @router.put("/{article_id}", response_model=ArticleOut, response_model_exclude_none=True,
+                responses={**ERRORS, 201: {"model": ArticleOut}})
     async def put_article(article_id: ArticleId, body: models.article_body, service: ServiceDep,  # type: ignore[name-defined]
                           response: Response) -> ArticleOut:
-        """Store (or replace) an article. Replacing it drops what was computed from the old text; the comments
+        """Store (or replace) an article, with its address if the integrations should find it by that (Coral's
+        story url, Akismet's permalink). Replacing it drops what was computed from the old text; the comments
         already seen under it stay its thread. 201 when new, 200 when replaced."""
         article = Article(id=article_id, title=body.title, body=body.body)
-        created = await run_in_threadpool(service.put_article, article)
+        created = await run_in_threadpool(service.put_article, article, body.url)
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         known = await run_in_threadpool(service.store.count_comments, article_id)
-        return ArticleOut(id=article.id, title=article.title, body=article.body, known_comments=known)
+        return ArticleOut(id=article.id, title=article.title, body=article.body, url=body.url, known_comments=known)
 
-    @router.get("/{article_id}", response_model=ArticleOut, responses={**ERRORS, **not_found})
+    @router.get("/{article_id}", response_model=ArticleOut, response_model_exclude_none=True,
+                responses={**ERRORS, **not_found})
     async def get_article(article_id: ArticleId, service: ServiceDep) -> ArticleOut:
         """A stored article and how many of its comments the service remembers."""
         article = await run_in_threadpool(service.store.get_article, article_id)
         if article is None:
             raise UnknownArticleError(article_id, field="article_id")
         known = await run_in_threadpool(service.store.count_comments, article_id)
-        return ArticleOut(id=article.id, title=article.title, body=article.body, known_comments=known)
+        url = await run_in_threadpool(service.store.article_url, article_id)
+        return ArticleOut(id=article.id, title=article.title, body=article.body, url=url, known_comments=known)
 
     @router.delete("/{article_id}", status_code=204, responses={**ERRORS, **not_found})
     async def delete_article(article_id: ArticleId, service: ServiceDep) -> Response:

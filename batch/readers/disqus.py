@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from batch.readers.xml_base import XmlDump, html_to_text
+from batch.readers.xml_base import XmlDump
+from model.markup import html_to_text
 from model.types import Article
 
 DISQUS_COLUMNS: tuple[str, ...] = (

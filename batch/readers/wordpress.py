@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from batch.readers.xml_base import XmlDump, html_to_text, local_name
+from batch.readers.xml_base import XmlDump, local_name
+from model.markup import html_to_text
 from model.types import Article
 
 WXR_COLUMNS: tuple[str, ...] = (

@@ -17,7 +17,6 @@ A file that stops being well-formed XML part-way gives one error row at that poi
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,10 +29,6 @@ from defusedxml.ElementTree import iterparse
 from batch.readers.base import DEFAULT_CHUNK_ROWS, MALFORMED_XML, Chunk, ChunkBuilder, Dump, Problem
 from model.errors import DataError
 from model.types import Article
-
-_LINK = re.compile(r"""<a\s[^>]*?href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>(.*?)</a\s*>""", re.I | re.S)
-_BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/blockquote|/h[1-6])\b[^>]*>", re.I)
-_TAG = re.compile(r"<[^>]*>")
 
 
 def sniff_xml(path: Path) -> str:
@@ -48,22 +43,6 @@ def sniff_xml(path: Path) -> str:
         "an .xml file that is neither a WordPress export (WXR) nor a Disqus export; name the format with --format "
         "if it is one", path=path.name,
     )
-
-
-def html_to_text(markup: str | None) -> str:
-    """Readable text of an HTML fragment: link addresses kept in brackets, line breaks kept, entities decoded."""
-    if not markup:
-        return ""
-
-    def link(match: re.Match[str]) -> str:
-        address = next((g for g in match.groups()[:3] if g), "")
-        words = match.group(4)
-        return f"{words} ({address})" if address and address not in words else words
-
-    text = _LINK.sub(link, markup)
-    text = _BREAK.sub("\n", text)
-    text = _TAG.sub("", text)
-    return html.unescape(text).strip()
 
 
 class XmlDump(Dump):
