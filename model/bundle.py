@@ -38,7 +38,7 @@ from model.bundle_files import (
     sha256_of,
 )
 from model.classifier import SpamThenTopicClassifier, combine_heads, explanation_weights
-from model.context import ArticleContext
+from model.context import ArticleContext, ThreadState
 from model.errors import BundleError, BundleIntegrityError, BundleNotFoundError, ClassifyError
 from model.explain import Explainer
 from model.fast.small_batch import SMALL_BATCH_MAX, Parent, SmallBatchFeatures, TermRows
@@ -158,7 +158,7 @@ class ModelBundle:
         actions = self.actions(scores)
         reasons: list[list[str]] = [[] for _ in texts]
         if explain:
-            prior = np.array([context.thread_count for context in links.contexts], dtype=np.int64)
+            prior = np.array([state.count for state in links.states], dtype=np.int64)
             sizes = np.bincount(links.groups, minlength=len(links.contexts)) + prior
             has_thread = sizes[links.groups] > 1
             is_reply = (links.parent_rows >= 0) | (links.parent_rows <= _KNOWN_PARENT)
@@ -192,7 +192,7 @@ class ModelBundle:
                 parents.append(Parent(*links.known[_KNOWN_PARENT - int(row)]))
             else:
                 parents.append(None)
-        measures = self._small.measures(vectors, totals, links.groups, links.contexts, parents)
+        measures = self._small.measures(vectors, totals, links.groups, links.contexts, parents, links.states)
         dense = self._features.scale_dense(self._features.dense_columns(measures, texts))
         return vectors, dense
 
@@ -212,7 +212,7 @@ class ModelBundle:
                 shape=(len(extra_indices), vectors.shape[1]),
             )
             parents = sp.vstack([vectors, extra], format="csr")
-        states = [context.thread_state() for context in links.contexts]
+        states = links.states
         return ContextBatch(
             texts=texts, comments=vectors, term_totals=totals, article_rows=links.groups,
             titles=_stack([c.title_vector for c in links.contexts]),
@@ -323,6 +323,7 @@ class _Links:
     parent_rows: np.ndarray  # -1 top-level, >= 0 a row of this call, <= _KNOWN_PARENT an entry of `known`
     known: list[tuple[np.ndarray, np.ndarray]]
     starts: list[int]  # first row of each job
+    states: list[ThreadState]  # each context's thread without the comments of this call (`_link_comments`)
 
 
 def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]]) -> _Links:
@@ -335,6 +336,7 @@ def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]]) -> _Links:
     parent_rows = np.full(n, -1, dtype=np.int64)
     known: list[tuple[np.ndarray, np.ndarray]] = []
     starts: list[int] = []
+    in_call: dict[int, list[str]] = {}
     start = 0
     for context, comments in jobs:
         group = group_of.setdefault(id(context), len(contexts))
@@ -342,6 +344,7 @@ def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]]) -> _Links:
             contexts.append(context)
         groups[start : start + len(comments)] = group
         ids = [comment.id for comment in comments]
+        in_call.setdefault(group, []).extend(ids)
         links = link_parents([0] * len(comments), ids, [comment.parent_id for comment in comments])
         found = np.flatnonzero(links.rows >= 0)
         parent_rows[start + found] = start + links.rows[found]
@@ -363,7 +366,10 @@ def _link_comments(jobs: list[tuple[ArticleContext, list[Comment]]]) -> _Links:
             known.append(vector)
         starts.append(start)
         start += len(comments)
-    return _Links(contexts=contexts, groups=groups, parent_rows=parent_rows, known=known, starts=starts)
+    # A comment already in its thread (sent again) is compared with the others, not with itself as well.
+    states = [context.thread_state(excluding=in_call.get(g, ())) for g, context in enumerate(contexts)]
+    return _Links(contexts=contexts, groups=groups, parent_rows=parent_rows, known=known, starts=starts,
+                  states=states)
 
 
 def _rows(vectors: sp.csr_matrix | TermRows, start: int, end: int) -> TermRows:

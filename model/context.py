@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -123,6 +123,11 @@ class ArticleContext:
             self._article_terms = np.union1d(self.title_vector.indices, self.body_vector.indices)
         return self._article_terms
 
+    @property
+    def holds_unnamed(self) -> bool:
+        """Whether the thread sum counts comments it cannot name (restored from storage, or past its memory)."""
+        return self._count > len(self._known)
+
     def knows(self, comment_id: str) -> bool:
         with self._lock:
             return comment_id in self._known or comment_id in self._parents
@@ -181,12 +186,28 @@ class ArticleContext:
                 while len(self._parents) > MAX_REMEMBERED:
                     self._parents.popitem(last=False)
 
-    def thread_state(self) -> ThreadState:
-        """The thread as of now (a consistent snapshot; later `remember` calls do not change it)."""
+    def thread_state(self, excluding: Collection[str] = ()) -> ThreadState:
+        """The thread as of now (a consistent snapshot; later `remember` calls do not change it).
+
+        `excluding`: ids of comments being classified again. The thread already holds them, and a comment is
+        compared with the *other* comments of its article, so their remembered vectors are taken out of the
+        snapshot (sum, norms, count): a comment sent twice gets the answer it got the first time.
+        """
         with self._lock:
             parts = tuple(part for part in (self._large, self._recent) if len(part[0]))
-            return ThreadState(parts=parts, squared_norm=self._sum_squared, background_dot=self._sum_background,
-                               count=self._count, width=self.width)
+            squared, background, count = self._sum_squared, self._sum_background, self._count
+            again = [self._known[i] for i in dict.fromkeys(excluding) if i in self._known]
+            if again:
+                unique, inverse = np.unique(np.concatenate([v[0] for v in again]), return_inverse=True)
+                minus = (unique.astype(np.int32, copy=False),
+                         -np.bincount(inverse, weights=np.concatenate([v[1] for v in again]), minlength=len(unique)))
+                # ||S - K||² = ||S||² - 2 S·K + ||K||², as `remember` keeps it
+                squared += 2.0 * sum(_dot(part, minus) for part in parts) + float(minus[1] @ minus[1])
+                if self.background is not None:
+                    background += float(self.background[minus[0]] @ minus[1])
+                parts, count = (*parts, minus), count - len(again)
+            return ThreadState(parts=parts, squared_norm=max(squared, 0.0), background_dot=background,
+                               count=count, width=self.width)
 
     def remember(self, comment_ids: Sequence[str], vectors: CsrRows) -> None:
         """Add comments to the thread: their vectors join the sum and become available as parents.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from model.context import ArticleContext
+from model.context import ArticleContext, ThreadState
 from model.context_measures import ContextMeasures
 from model.features import CommentContextFeatures
 from model.term_buckets import TermBuckets, term_analyzer
@@ -104,8 +104,9 @@ class SmallBatchFeatures:
         return rows_out, lengths.astype(np.float64)
 
     def measures(self, rows: TermRows, totals: np.ndarray, groups: np.ndarray, contexts: list[ArticleContext],
-                 parents: list[Parent | None]) -> ContextMeasures:
-        """What `dense_columns` needs, for comments whose thread group (index into `contexts`) is `groups`.
+                 parents: list[Parent | None], states: list[ThreadState] | None = None) -> ContextMeasures:
+        """What `dense_columns` needs, for comments whose thread group (index into `contexts`) is `groups`;
+        `states`: each context's thread as these comments meet it (default: as it is now).
 
         Every comment meets only its own article and thread, so term ids are keyed by group (group · F + id):
         one sorted search then serves the comments of every article in the batch.
@@ -146,7 +147,7 @@ class SmallBatchFeatures:
         total_background = _sums(batch_groups, batch_data * self._background[batch_indices], n_groups)
         counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
         for group, context in enumerate(contexts):
-            state = context.thread_state()
+            state = states[group] if states is not None else context.thread_state()
             counts[group] += state.count
             if not state.parts:
                 continue

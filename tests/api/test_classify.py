@@ -84,6 +84,21 @@ def test_earlier_comments_become_the_thread(client: TestClient, tiny_bundle: Mod
     assert first[0]["id"] == "c1"
 
 
+def test_a_comment_sent_again_gets_the_answer_it_got_the_first_time(client: TestClient) -> None:
+    """The thread already holds a remembered comment; sent again (a retry, a re-check), it is compared with the
+    other comments of its article, not with a thread that also contains itself."""
+    first = classify(client, COMMENTS)["results"]
+    again = classify(client, COMMENTS)["results"]
+    one_again = classify(client, [COMMENTS[3]])["results"][0]
+    for before, after in zip(first, again, strict=True):
+        assert after["scores"] == pytest.approx(before["scores"], abs=1e-5), before["id"]
+    # Alone it meets c1..c3 (the others), which is what it met as part of the first whole request.
+    assert one_again["scores"] == pytest.approx(first[3]["scores"], abs=1e-5)
+    # A new comment still meets all four.
+    later = classify(client, [{"id": "c9", "text": "Property taxes again, unbelievable.", "parent_id": None}])
+    assert later["results"][0]["id"] == "c9"
+
+
 def test_same_comment_under_another_article_is_judged_against_that_article(
     client: TestClient, tiny_bundle: ModelBundle
 ) -> None:

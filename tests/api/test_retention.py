@@ -219,8 +219,8 @@ def test_a_known_id_sent_again_with_a_new_text_is_an_edit(make_client: MakeClien
         assert probe(restarted) == pytest.approx(live, abs=1e-6)
     with make_client(database_path=tmp_path / "before-the-edit.sqlite3") as before:
         before.put(f"/articles/{BUDGET['id']}", json=STORED)
-        classify(before, [*COMMENTS[:2], COMMENTS[3]])
-        # Scored on the new text, against the thread as it stood (as before the fix)...
+        classify(before, COMMENTS[:2])
+        # Scored on the new text, against the other comments of the thread (not its own old text)...
         unchanged = classify(before, [{**edited, "id": "x"}], remember=False)["results"][0]["scores"]
         assert scored["scores"] == pytest.approx(unchanged, abs=1e-6)
     # ...and the thread now holds the new text instead of the old one.
