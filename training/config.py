@@ -25,7 +25,7 @@ class TrainingConfig:
     """
 
     folds: int = 5
-    C: float = 4.0
+    C: float = 2.0
     spam_C: float | None = 32.0
     spam_weight: float = 3.0
     class_weight: str | None = None
