@@ -319,21 +319,17 @@ class ContextKeeper:
                               from_store=from_store)
         return fresh
 
-    def find_parents(self, model: LoadedModel, context: ArticleContext, parent_ids: Sequence[str], *,
-                     flush: bool = True) -> None:
+    def find_parents(self, model: LoadedModel, context: ArticleContext, parent_ids: Sequence[str]) -> None:
         """Make stored comments that replies name known to the context (those older than its memory holds).
 
         A parent with a vector for this model that the context's thread already counts is recalled; any other
         (stored later by someone else, or with no vector for this model) becomes a parent outside the thread,
-        analysed from its text when it has no vector: one text per reply, bounded by the request. The service
-        also calls it (without `flush`) for comments of a request that the thread may already count unnamed,
-        so that a comment sent again is not counted twice.
+        analysed from its text when it has no vector: one text per reply, bounded by the request.
         """
         built = self.built_under.record(context)
         if built is None:
             return
-        if flush:
-            self.store.flush()  # a parent this process classified a moment ago
+        self.store.flush()  # a parent this process classified a moment ago
         found = self.store.find_comments(built.space, context.article.id, list(dict.fromkeys(parent_ids)))
         texts = [comment for comment in found if comment.vector is None]
         for comment in found:

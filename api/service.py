@@ -246,10 +246,6 @@ class Service:
                    if c.parent_id is not None and c.parent_id not in ids and not context.knows(c.parent_id)]
         if missing:
             await run_in_threadpool(self.contexts.find_parents, model, context, missing)
-        if context.holds_unnamed:  # after a restart: a comment sent again may be in the sum under no name
-            unnamed = [c.id for c in comments if not context.knows(c.id)]
-            if unnamed:
-                await run_in_threadpool(self.contexts.find_parents, model, context, unnamed, flush=False)
         answer = await self.batcher.submit(model.bundle, model.version, context, comments, remember)
         if remember and self.settings.commit_before_answer:
             await run_in_threadpool(self.store.flush)
