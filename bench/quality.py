@@ -35,9 +35,11 @@ from training import quality  # noqa: E402
 from training.config import TrainingConfig  # noqa: E402
 from training.data import LabeledData, load_labeled  # noqa: E402
 from training.datasets import ADAPTERS, default_data_root  # noqa: E402
+from training.quality.reliability_plot import write_reliability_plot  # noqa: E402
 
 PROTOCOLS = ("transfer", "surface", "omp", "youtube", "qatar", "globe", "fox")
 COMMAND = ".venv/bin/python bench/quality.py"
+RELIABILITY_PNG = "img/transfer_reliability.png"  # beside the report
 SET_NAMES = {"omp": "One Million Posts", "youtube": "YouTube Spam", "qatar": "SemEval-2015 QatarLiving",
              "fox": "Fox News", "globe": "Globe and Mail"}
 
@@ -98,7 +100,7 @@ def run(protocols: tuple[str, ...], *, data_root: Path, model_path: Path, corpus
 
 # -- the report ------------------------------------------------------------------------------------------------
 def render(results: list[quality.ProtocolResult], notes: list[str], *, command: str, seconds: float,
-           quick: bool) -> str:
+           quick: bool, reliability_png: str | None = None) -> str:
     variant = ", QUICK variant on subsets (not comparable with published figures)" if quick else ""
     lines = [
         "# Quality on real, human-labeled data",
@@ -116,6 +118,9 @@ def render(results: list[quality.ProtocolResult], notes: list[str], *, command: 
         "",
     ]
     lines += _headline(results)
+    if reliability_png:
+        lines += ["Reliability on the real sets (top-label, the bins of the calibration errors above):", "",
+                  f"![reliability of the default model on real sets]({reliability_png})", ""]
     lines += [
         "## Summary",
         "",
@@ -367,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMAND + (" --quick" if args.quick else "")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render(results, notes, command=command, seconds=seconds, quick=args.quick), encoding="utf-8")
+        transfer = next((r for r in results if r.key == "transfer"), None)
+        plotted = transfer is not None and write_reliability_plot(transfer.details, out.parent / RELIABILITY_PNG)
+        out.write_text(render(results, notes, command=command, seconds=seconds, quick=args.quick,
+                              reliability_png=RELIABILITY_PNG if plotted else None), encoding="utf-8")
         print(f"report written to {out}", file=sys.stderr)
     if args.json is not None:
         payload = {"command": command, "seconds": round(seconds, 1), "quick": args.quick, "notes": notes,

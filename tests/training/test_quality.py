@@ -108,6 +108,25 @@ def test_quality_command_writes_the_report_and_the_figures(shared_data: Path, tm
     assert all(f["baseline"] == 0.5 for r in payload["results"] for f in r["figures"])
 
 
+def test_transfer_report_leads_with_the_headline_and_its_reliability_plot(
+    shared_data: Path, tmp_path: Path, tiny_bundle_dir: Path, tiny_corpus_dir: Path
+) -> None:
+    report = tmp_path / "docs" / "quality.md"
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench/quality.py"), "--quick", "--only", "transfer",
+         "--data-root", str(shared_data), "--model", str(tiny_bundle_dir), "--corpus", str(tiny_corpus_dir),
+         "--out", str(report)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = report.read_text(encoding="utf-8")
+    assert text.index("## Headline") < text.index("## Summary")
+    assert "| YouTube Spam | spam" in text and "expected calibration error" in text
+    assert "![reliability of the default model on real sets](img/transfer_reliability.png)" in text
+    png = report.parent / "img" / "transfer_reliability.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_quality_command_names_a_missing_data_folder_in_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench/quality.py"), "--quick", "--data-root", str(tmp_path / "none")],

@@ -84,6 +84,7 @@ def transfer(bundle: ModelBundle, corpus: LabeledData, sets: dict[str, LabeledDa
         details[f"{key}: baseline"] = base_m
         ours_c, base_c = binary_calibration(y, score), binary_calibration(y, base_score)
         details[f"{key}: reliability (ours)"] = ours_c["table"]
+        details[f"{key}: reliability (naive)"] = base_c["table"]
         task = "spam" if positive == SPAM else "off topic (not on_topic)"
         share = round(float(np.mean(y)), 3)
         for measure, ours_v, base_v in (("ROC AUC", ours_m.get("auc"), base_m.get("auc")),
