@@ -282,7 +282,7 @@ class ContextKeeper:
         else:
             context = model.bundle.article_context(article)
         if thread.total is not None:
-            context.restore_thread(*thread.total, thread.count)
+            context.restore_thread(*thread.total, thread.count, thread.folded)
             if thread.recent:
                 context.remember([comment_id for comment_id, _ in thread.recent],
                                  _rows([v for _, v in thread.recent], context.width))

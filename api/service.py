@@ -246,6 +246,9 @@ class Service:
                    if c.parent_id is not None and c.parent_id not in ids and not context.knows(c.parent_id)]
         if missing:
             await run_in_threadpool(self.contexts.find_parents, model, context, missing)
+        again = context.held_without_vector([c.id for c in comments])  # sent again after a restart
+        if again:
+            await run_in_threadpool(self.contexts.find_parents, model, context, again)
         answer = await self.batcher.submit(model.bundle, model.version, context, comments, remember)
         if remember and self.settings.commit_before_answer:
             await run_in_threadpool(self.store.flush)

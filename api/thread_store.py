@@ -36,6 +36,8 @@ import numpy as np
 
 #: Vectors beyond an article's stored sum are folded into it once this many have gathered.
 FOLD_AT = 512
+#: Ids of folded comments read back with a thread (ids only: a comment sent again is then recognised).
+MAX_FOLDED_IDS = 50_000
 #: A space's first build of an article analyses at most this many of its most recent comments...
 BACKFILL_MAX_COMMENTS = 256
 #: ...and at most this many characters of them.
@@ -87,6 +89,8 @@ class StoredThread:
     total: SparseVector | None
     count: int
     recent: list[tuple[str, SparseVector]]  # vectors beyond the sum, oldest first, with their comment ids
+    #: ids of the comments the sum counts (the most recent MAX_FOLDED_IDS), so a comment sent again is known
+    folded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,10 +165,15 @@ def read_thread(db: sqlite3.Connection, space: str, article_id: str) -> StoredTh
             "SELECT c.id, v.indices, v.data FROM comment_vectors v JOIN comments c ON c.seq = v.seq "
             "WHERE v.space = ? AND v.article_id = ? AND v.seq > ? ORDER BY v.seq", (space, article_id, sums[0]),
         ).fetchall()
+        folded = db.execute(
+            "SELECT c.id FROM comment_vectors v JOIN comments c ON c.seq = v.seq "
+            "WHERE v.space = ? AND v.article_id = ? AND v.seq <= ? ORDER BY v.seq DESC LIMIT ?",
+            (space, article_id, sums[0], MAX_FOLDED_IDS),
+        ).fetchall()
     finally:
         db.execute("COMMIT")
     return StoredThread(state=state, comments=comments, total=decode(sums[2], sums[3]), count=int(sums[1]),
-                        recent=[(r[0], decode(r[1], r[2])) for r in recent])
+                        recent=[(r[0], decode(r[1], r[2])) for r in recent], folded=tuple(r[0] for r in folded))
 
 
 def read_new(db: sqlite3.Connection, space: str, article_id: str, *, after: int, upto: int, origin: str,

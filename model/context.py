@@ -106,6 +106,8 @@ class ArticleContext:
     _known: OrderedDict[str, SparseVector] = field(default_factory=OrderedDict, repr=False)
     #: Vectors of comments outside the sum that replies named (e.g. stored before the model changed).
     _parents: OrderedDict[str, SparseVector] = field(default_factory=OrderedDict, repr=False)
+    #: Ids of comments the sum counts whose vectors are not in memory (restored from storage).
+    _unnamed: set[str] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -123,6 +125,12 @@ class ArticleContext:
             self._article_terms = np.union1d(self.title_vector.indices, self.body_vector.indices)
         return self._article_terms
 
+    def held_without_vector(self, comment_ids: Sequence[str]) -> list[str]:
+        """Those of `comment_ids` that the thread sum counts but whose vectors are only in storage: sent again,
+        they must be recalled first (`recall`) so that they are not compared with themselves."""
+        with self._lock:
+            return [i for i in comment_ids if i in self._unnamed] if self._unnamed else []
+
     def knows(self, comment_id: str) -> bool:
         with self._lock:
             return comment_id in self._known or comment_id in self._parents
@@ -133,11 +141,12 @@ class ArticleContext:
             vector = self._known.get(comment_id)
             return vector if vector is not None else self._parents.get(comment_id)
 
-    def restore_thread(self, indices: np.ndarray, data: np.ndarray, count: int) -> None:
+    def restore_thread(self, indices: np.ndarray, data: np.ndarray, count: int,
+                       folded_ids: Sequence[str] = ()) -> None:
         """Start the thread from a stored sum of `count` comment vectors (sorted distinct term ids, values).
 
-        Only on a context that has no thread yet; the comments behind the sum are not known by id until
-        `recall` or `remember` names them.
+        Only on a context that has no thread yet; the comments behind the sum (`folded_ids`, as far as the store
+        lists them) have no vectors in memory until `recall` or `remember` names them.
         """
         with self._lock:
             if self._count or self._known:
@@ -148,6 +157,7 @@ class ArticleContext:
             self._sum_squared = float(data @ data)
             self._sum_background = float(self.background[indices] @ data) if self.background is not None else 0.0
             self._count = int(count)
+            self._unnamed = set(folded_ids)
 
     def adopt_thread(self, other: ArticleContext) -> None:
         """Take the thread of `other` (a context of the same model, e.g. for the article's previous text).
@@ -157,16 +167,17 @@ class ArticleContext:
         """
         with other._lock:
             state = (other._large, other._recent, other._sum_squared, other._sum_background, other._count,
-                     OrderedDict(other._known), OrderedDict(other._parents))
+                     OrderedDict(other._known), OrderedDict(other._parents), set(other._unnamed))
         with self._lock:
             if self._count or self._known:
                 raise ValueError("adopt_thread needs a context without a thread")
             (self._large, self._recent, self._sum_squared, self._sum_background, self._count,
-             self._known, self._parents) = state
+             self._known, self._parents, self._unnamed) = state
 
     def recall(self, comment_id: str, vector: SparseVector) -> None:
         """Know the vector of a comment that the thread sum already counts (read back from storage)."""
         with self._lock:
+            self._unnamed.discard(comment_id)
             if comment_id not in self._known:
                 self._parents.pop(comment_id, None)
                 self._known[comment_id] = vector
@@ -187,10 +198,8 @@ class ArticleContext:
         `excluding`: ids of comments being classified again. The thread already holds them, and a comment is
         compared with the *other* comments of its article, so their remembered vectors are taken out of the
         snapshot (sum, norms, count): a comment sent twice gets the answer it got the first time. Only comments
-        the context can name are taken out: one folded into a sum restored from storage (after a restart), or
-        past the last MAX_REMEMBERED, still meets itself. Looking those up per request cost 1.1 ms of CPU per
-        one-comment request under a busy article (0.65 -> 1.78 ms, bench/serve_bench.py), three times the
-        request's own cost.
+        whose vectors the context holds are taken out: the service first recalls those a restored sum counts
+        (`held_without_vector`); one pushed out of memory past the last MAX_REMEMBERED still meets itself.
         """
         with self._lock:
             parts = tuple(part for part in (self._large, self._recent) if len(part[0]))

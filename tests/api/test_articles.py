@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 import pytest
 from fastapi.testclient import TestClient
 
+from api import thread_store
 from model.bundle import ModelBundle
 from model.types import Article, Comment
 from tests.api.conftest import BUDGET, COMMENTS
@@ -103,3 +104,17 @@ def test_articles_and_known_comments_survive_a_restart(make_client: MakeClient, 
     assert again["results"][0]["scores"] == pytest.approx(expected.scores, abs=1e-6)
     assert before["results"][0]["id"] == "r1"
 
+
+def test_a_comment_sent_again_after_a_restart_is_not_counted_twice(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart the thread comes back as a stored sum whose comments have no names in memory (those
+    folded into it); a comment of that sum sent again must still meet only the others."""
+    monkeypatch.setattr(thread_store, "FOLD_AT", 2)  # fold at once, as a long thread's older comments are
+    with make_client() as client:
+        client.put("/articles/budget-2025", json=STORED)
+        first = classify_by_reference(client, "budget-2025", COMMENTS)["results"]
+    with make_client() as restarted:
+        again = classify_by_reference(restarted, "budget-2025", [COMMENTS[3]])["results"][0]
+        assert restarted.get("/articles/budget-2025").json()["known_comments"] == len(COMMENTS)
+    assert again["scores"] == pytest.approx(first[3]["scores"], abs=1e-5)
