@@ -104,9 +104,9 @@ class SmallBatchFeatures:
         return rows_out, lengths.astype(np.float64)
 
     def measures(self, rows: TermRows, totals: np.ndarray, groups: np.ndarray, contexts: list[ArticleContext],
-                 parents: list[Parent | None], states: list[ThreadState] | None = None) -> ContextMeasures:
+                 parents: list[Parent | None], states: list[ThreadState]) -> ContextMeasures:
         """What `dense_columns` needs, for comments whose thread group (index into `contexts`) is `groups`;
-        `states`: each context's thread as these comments meet it (default: as it is now).
+        `states`: each context's thread as these comments meet it (`ArticleContext.thread_state`).
 
         Every comment meets only its own article and thread, so term ids are keyed by group (group · F + id):
         one sorted search then serves the comments of every article in the batch.
@@ -146,8 +146,7 @@ class SmallBatchFeatures:
         total_squared = _sums(batch_groups, batch_data * batch_data, n_groups)
         total_background = _sums(batch_groups, batch_data * self._background[batch_indices], n_groups)
         counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
-        for group, context in enumerate(contexts):
-            state = states[group] if states is not None else context.thread_state()
+        for group, (context, state) in enumerate(zip(contexts, states, strict=True)):
             counts[group] += state.count
             if not state.parts:
                 continue
