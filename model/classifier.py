@@ -72,10 +72,18 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.tol = tol
 
-    def fit(self, X: Any, y: Any) -> SpamThenTopicClassifier:
-        """Fit the heads the labels call for; columns no comment uses get weight zero without being fitted."""
+    def fit(self, X: Any, y: Any, spam_rows: Any = None) -> SpamThenTopicClassifier:
+        """Fit the heads the labels call for; columns no comment uses get weight zero without being fitted.
+
+        `spam_rows` (a boolean mask; None: every row) limits the rows the spam head learns from: a retrain on a
+        site's decisions may learn the site's spam from its own moderators alone while the topic head keeps our
+        corpus (a site that never marks a comment off topic cannot teach that head; `training.retrain`).
+        """
         matrix = sp.csr_matrix(X)
         labels = np.asarray(y).astype(str)
+        for_spam = np.ones(len(labels), dtype=bool) if spam_rows is None else np.asarray(spam_rows, dtype=bool)
+        if for_spam.shape != labels.shape:
+            raise ValueError(f"spam_rows has {for_spam.size} entries for {labels.size} rows")
         self.classes_ = np.unique(labels)
         if len(self.classes_) < 2:
             raise ValueError(f"SpamThenTopicClassifier needs at least two labels, got {list(self.classes_)}")
@@ -93,7 +101,9 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
         intercept: list[float] = []
         is_spam = labels == SPAM
         if SPAM_HEAD in heads:
-            weights, bias = self._fit_head(matrix[:, own], is_spam, self.spam_C or self.C,
+            if len(np.unique(is_spam[for_spam])) < 2:
+                raise ValueError("the rows given to the spam head need both spam and other comments")
+            weights, bias = self._fit_head(matrix[for_spam][:, own], is_spam[for_spam], self.spam_C or self.C,
                                            {True: self.spam_weight, False: 1.0})
             coef.append(_full_width(weights, own, n_columns))
             intercept.append(bias)

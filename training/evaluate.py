@@ -77,11 +77,14 @@ def added_rows(fit_frame: pd.DataFrame) -> dict[str, int]:
             "moved_off_topic": int(ids.str.startswith("moved:").sum())}
 
 
-def fit_pipeline(frame: pd.DataFrame, y: pd.Series, config: TrainingConfig) -> Pipeline:
+def fit_pipeline(frame: pd.DataFrame, y: pd.Series, config: TrainingConfig,
+                 spam_rows: np.ndarray | None = None) -> Pipeline:
     """Fit our pipeline with BLAS on one thread: lbfgs makes many small dense products, and BLAS threads
-    fighting over two cores made the fit 5x slower (24.6 s against 5.0 s on our corpus)."""
+    fighting over two cores made the fit 5x slower (24.6 s against 5.0 s on our corpus). `spam_rows`: the rows
+    the spam head learns from (`SpamThenTopicClassifier.fit`), None for all."""
+    extra = {} if spam_rows is None else {"classifier__spam_rows": spam_rows}
     with threadpool_limits(limits=1, user_api="blas"):
-        return make_pipeline(**config.pipeline_params()).fit(frame, y)
+        return make_pipeline(**config.pipeline_params()).fit(frame, y, **extra)
 
 
 def without_thread(frame: pd.DataFrame) -> pd.DataFrame:

@@ -7,15 +7,24 @@ meet; grouped, because a thread's comments resemble each other and would flatter
 
 How much of our corpus to keep is measured, not assumed: on a public site our writing style can hurt (YouTube,
 200 decisions alone 0.931 spam F1, the same mixed with the corpus 0.903, issue 12). The share of the corpus is
-chosen by the same kind of split inside the training part (the most recent of its articles), then the model is
-refitted on all of it; so is the weight of a site decision against a corpus comment (each decision's rows
-repeated that many times).
+chosen on the last fifth of the training part's decisions, then the model is refitted on all of it; so is the
+weight of a site decision against a corpus comment (each decision's rows repeated that many times), and whether
+the spam head learns from the site's decisions alone: spam is a property of the comment, and a site's own spam is
+best told by its own moderators (YouTube, 200 decisions: spam F1 0.930 with the spam head on them alone against
+0.892-0.913 mixed with any share of the corpus, docs/learning_curve.md), while the topic head still needs our
+corpus on a site that never marks a comment off topic.
+
+The inner choice is split in time only, not grouped by article: 160 decisions on a site with few articles
+(YouTube's five videos) grouped would hold out one whole thread, and the choice would rest on it (spam F1 0.892
+at 200 decisions that way, 0.930 split in time). The candidate then meets the site's next comments, under known
+and new articles alike, as it will when served; the guard above stays grouped, so a candidate flattered by a
+thread it saw still cannot pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,15 +32,30 @@ from sklearn.metrics import f1_score
 
 from model.actions import Thresholds, decide_actions
 from model.bundle import ModelBundle
-from model.labels import ON_TOPIC, REJECT, ordered_labels
+from model.labels import ON_TOPIC, REJECT, SPAM, ordered_labels
 from training.config import TrainingConfig
 from training.data import LabeledData
 from training.evaluate import fit_pipeline, training_rows
 from training.thresholds import choose_thresholds
 
-#: (share of our corpus, weight of each site decision) pairs tried; share 0 is the site's decisions alone, tried
-#: only once they hold every label.
-CHOICES = ((0.0, 1), (0.05, 8), (0.25, 2), (0.25, 8), (1.0, 2), (1.0, 8))
+
+class Mix(NamedTuple):
+    """One way of mixing our corpus with the site's decisions."""
+
+    share: float  # share of our corpus's articles kept; 0 is the site's decisions alone
+    weight: int  # each site decision's rows repeated this many times
+    site_spam: bool = False  # the spam head learns from the site's decisions alone
+
+    @property
+    def key(self) -> str:
+        return f"{self.share} x{self.weight}" + (", spam head on the site's decisions" if self.site_spam else "")
+
+
+#: The mixes tried. Share 0 is tried only once the decisions hold every label; a spam head on the site's decisions
+#: only once they hold MIN_SITE_SPAM spam and MIN_SITE_SPAM other comments.
+CHOICES = (Mix(0.0, 1), Mix(0.05, 8), Mix(0.25, 2), Mix(0.25, 8), Mix(1.0, 2), Mix(1.0, 8),
+           Mix(0.25, 8, site_spam=True), Mix(1.0, 2, site_spam=True))
+MIN_SITE_SPAM = 20
 #: Fewer held-out decisions than this cannot tell two models apart: the guard refuses to judge.
 MIN_HOLDOUT = 20
 #: Decisions needed in the inner validation before thresholds are chosen from it (else the served model's).
@@ -64,11 +88,12 @@ class RetrainResult:
     promote: bool
     reason: str
     corpus_share: float
-    choice: dict[str, float] = field(default_factory=dict)  # inner-validation macro-F1 per corpus share
+    choice: dict[str, float] = field(default_factory=dict)  # inner-validation macro-F1 per mix (Mix.key)
     counts: dict[str, int] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         return {"promote": self.promote, "reason": self.reason, "corpus_share": self.corpus_share,
+                "spam_head_learns_from": self.candidate.metadata["retrained"]["spam_head"],
                 "inner_validation_macro_f1": self.choice, "counts": self.counts,
                 "candidate": {"version": self.candidate.version, **self.candidate_figures.to_dict()},
                 "current": self.current_figures.to_dict()}
@@ -90,44 +115,57 @@ def split_recent(site: LabeledData, share: float) -> tuple[LabeledData, LabeledD
     return _subset(site, ~held.to_numpy()), _subset(site, held.to_numpy())
 
 
-def fit_candidate(corpus: LabeledData, site: LabeledData, config: TrainingConfig, *, fallback: Thresholds,
-                  choices: tuple[tuple[float, int], ...] = CHOICES) -> tuple[ModelBundle, float, dict[str, float]]:
-    """The candidate bundle, the corpus share chosen, and each choice's inner-validation macro-F1.
+def split_later(site: LabeledData, share: float) -> tuple[LabeledData, LabeledData]:
+    """(older, later): the decisions in the order they were made, the last `share` of them held out."""
+    order = np.argsort(site.comments["created_at"].to_numpy(), kind="stable")  # ties keep the stored order
+    keep = np.ones(len(order), dtype=bool)
+    keep[order[len(order) - max(1, round(share * len(order))):]] = False
+    return _subset(site, keep), _subset(site, ~keep)
 
-    A share whose training rows miss one of the corpus's labels (the site's decisions alone, before any
+
+def fit_candidate(corpus: LabeledData, site: LabeledData, config: TrainingConfig, *, fallback: Thresholds,
+                  choices: tuple[Mix, ...] = CHOICES) -> tuple[ModelBundle, float, dict[str, float]]:
+    """The candidate bundle, the corpus share chosen, and each mix's inner-validation macro-F1.
+
+    A mix whose training rows miss one of the corpus's labels (the site's decisions alone, before any
     moderator marked an off-topic comment) is not tried. Calibration temperatures are not refitted: the
     candidate's heads are as fitted (the served model's were fitted on corpus folds that no longer apply).
     """
     labels = corpus.labels
-    fit_part, check = split_recent(site, 0.2)
+    fit_part, check = split_later(site, 0.2)
     choice: dict[str, float] = {}
     thresholds = fallback
-    chosen, site_weight = 1.0, 2
+    chosen = Mix(1.0, 2)
     if len(check.comments) and len(fit_part.comments):
         best_scores: np.ndarray | None = None
-        for share, weight in choices:
-            pipeline = _fit(corpus, fit_part, share, weight, config, labels)
+        for mix in choices:
+            pipeline = _fit(corpus, fit_part, mix, config, labels)
             if pipeline is None:
                 continue
             scores = _scores(pipeline, check, labels)
-            key = f"{share} x{weight}"
-            choice[key] = _macro_f1(check, scores, labels)
-            if choice[key] > max((v for k, v in choice.items() if k != key), default=-1.0):  # ties keep the earlier
-                best_scores, chosen, site_weight = scores, share, weight
+            choice[mix.key] = _macro_f1(check, scores, labels)
+            if choice[mix.key] > max((v for k, v in choice.items() if k != mix.key), default=-1.0):  # ties: earlier
+                best_scores, chosen = scores, mix
         if best_scores is not None and len(check.comments) >= MIN_FOR_THRESHOLDS:
             thresholds = choose_thresholds(check.comments["label"].to_numpy(), best_scores, labels,
                                            reject_labels=config.reject_labels,
                                            reject_precision=config.reject_precision,
                                            approve_precision=config.approve_precision)
-    pipeline = _fit(corpus, site, chosen, site_weight, config, labels)
+    pipeline = _fit(corpus, site, chosen, config, labels)
+    if pipeline is None and chosen.site_spam:  # the inner split's part had enough spam, the whole may not: never
+        chosen = chosen._replace(site_spam=False)
+        pipeline = _fit(corpus, site, chosen, config, labels)
     if pipeline is None:
         raise NotEnoughDecisions("the corpus and the decisions together hold fewer than two labels")
-    metadata = {"retrained": {"corpus_share": chosen, "site_weight": site_weight, "site_decisions": len(site.comments),
+    metadata = {"retrained": {"corpus_share": chosen.share, "site_weight": chosen.weight,
+                              "spam_head": "the site's decisions" if chosen.site_spam else "corpus and decisions",
+                              "site_decisions": len(site.comments),
                               "inner_validation_macro_f1": choice,
                               "thresholds": "chosen on the inner validation" if thresholds is not fallback
                               else "the served model's (too few decisions to choose them)"},
                 "version": _version(site)}
-    return ModelBundle(pipeline=pipeline, labels=labels, thresholds=thresholds, metadata=metadata), chosen, choice
+    bundle = ModelBundle(pipeline=pipeline, labels=labels, thresholds=thresholds, metadata=metadata)
+    return bundle, chosen.share, choice
 
 
 def evaluate(bundle: ModelBundle, held_out: LabeledData) -> Figures:
@@ -172,25 +210,31 @@ def retrain(corpus: LabeledData, site: LabeledData, current: ModelBundle, config
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
-def _fit(corpus: LabeledData, site: LabeledData, share: float, site_weight: int, config: TrainingConfig,
-         labels: tuple[str, ...]) -> Any:
+def _fit(corpus: LabeledData, site: LabeledData, mix: Mix, config: TrainingConfig, labels: tuple[str, ...]) -> Any:
     """Our pipeline on a share of the corpus (whole articles, a fixed draw) and the site's rows repeated
-    `site_weight` times; None when that leaves fewer than two labels."""
-    parts = []
-    if share > 0:
-        chosen = _corpus_articles(corpus, share, config.random_state)
-        parts.append(_subset(corpus, corpus.comments["article_id"].isin(chosen).to_numpy()))
-    parts += [site] * site_weight
-    frames = [part.model_frame() for part in parts if len(part.comments)]
+    `mix.weight` times; None when that leaves fewer than two labels, or too little spam for a site spam head."""
+    if mix.site_spam:
+        spam = int((site.comments["label"] == SPAM).sum())
+        if min(spam, len(site.comments) - spam) < MIN_SITE_SPAM:
+            return None
+    parts = [(site, True)] * mix.weight
+    if mix.share > 0:
+        chosen = _corpus_articles(corpus, mix.share, config.random_state)
+        parts.insert(0, (_subset(corpus, corpus.comments["article_id"].isin(chosen).to_numpy()), False))
+    frames = [part.model_frame().assign(**{FROM_SITE: from_site}) for part, from_site in parts if len(part.comments)]
     if not frames:
         return None
     frame = pd.concat([f.assign(article_key=f"{i}:" + f["article_key"].astype(str)) for i, f in enumerate(frames)],
                       ignore_index=True)
     if set(frame["label"]) != set(labels):  # a bundle answers every label of the corpus
         return None
-    articles = pd.concat([part.articles for part in parts], ignore_index=True).drop_duplicates("article_id")
-    fit_frame, fit_y = training_rows(frame, frame["label"], articles, config, labels)
-    return fit_pipeline(fit_frame, fit_y, config)
+    articles = pd.concat([part.articles for part, _ in parts], ignore_index=True).drop_duplicates("article_id")
+    fit_frame, fit_y = training_rows(frame, frame["label"], articles, config, labels)  # copies keep FROM_SITE
+    from_site = fit_frame.pop(FROM_SITE).to_numpy(dtype=bool)
+    return fit_pipeline(fit_frame, fit_y, config, spam_rows=from_site if mix.site_spam else None)
+
+
+FROM_SITE = "_from_site"  # a column of the training rows: the row is one of the site's decisions
 
 
 def _scores(pipeline: Any, data: LabeledData, labels: tuple[str, ...], bundle: ModelBundle | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -101,3 +102,18 @@ def test_a_missing_database_or_model_is_named(tmp_path: Path, served: Path, tiny
     result = retrain(tmp_path / "nowhere.sqlite3", tmp_path / "no-model", tmp_path / "candidate", tiny_corpus_dir)
     assert result.exit_code == 1
     assert "no-model" in result.output
+
+
+def test_a_spam_head_on_the_sites_own_decisions_is_tried_once_they_hold_enough_spam(
+        tmp_path: Path, served: Path, tiny_corpus_dir: Path) -> None:
+    few, many = tmp_path / "few.sqlite3", tmp_path / "many.sqlite3"
+    record_site(few, served, copies=3)  # 24 spam decisions: fewer than 20 left once two splits held some out
+    record_site(many, served, copies=8)
+    tried = {}
+    for name, database in (("few", few), ("many", many)):
+        assert retrain(database, served, tmp_path / name, tiny_corpus_dir).exit_code == 0
+        report = json.loads((tmp_path / name / "retrain.json").read_text(encoding="utf-8"))
+        assert report["spam_head_learns_from"] in {"the site's decisions", "corpus and decisions"}
+        tried[name] = any("spam head on the site" in key for key in report["inner_validation_macro_f1"])
+        assert report["spam_head_learns_from"] in (tmp_path / name / "retrain.md").read_text(encoding="utf-8")
+    assert tried == {"few": False, "many": True}
