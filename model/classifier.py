@@ -12,7 +12,8 @@ So there are two linear heads, each a logistic regression:
                  comment to its article, parent or thread, nor the regex cues and length columns, which
                  measured as our corpus's style more than as spam (short posts were never spam in it; with
                  them the YouTube spam F1 at the decision fell from 0.62 to 0.30 at the same AUC, docs/model.md)
-    topic head   on_topic vs off_topic, on every column, fitted on the comments that are not spam
+    topic head   on_topic vs off_topic, on every column but the length columns (`topic_ignores`: length is
+                 our corpus's style, docs/model.md), fitted on the comments that are not spam
 
     P(spam) = s,  P(on_topic) = (1 - s) · t,  P(off_topic) = (1 - s) · (1 - t)    (s, t the heads' sigmoids)
 
@@ -46,6 +47,7 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
         calibration for recall on spam, which argmax decisions under-predict (a minority class).
     spam_columns : (start, stop) of the only columns the spam head reads (the term columns,
         `CommentContextFeatures.term_columns()`); None for every column.
+    topic_ignores : columns the topic head does not read (`CommentContextFeatures.length_columns()`).
     class_weight, max_iter, random_state, solver, tol : as LogisticRegression's, for both heads.
     """
 
@@ -56,6 +58,7 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
         spam_C: float | None = None,
         spam_weight: float = 1.0,
         spam_columns: tuple[int, int] | None = None,
+        topic_ignores: tuple[int, ...] = (),
         class_weight: str | None = None,
         max_iter: int = 2000,
         random_state: int = 0,
@@ -66,6 +69,7 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
         self.spam_C = spam_C
         self.spam_weight = spam_weight
         self.spam_columns = spam_columns
+        self.topic_ignores = topic_ignores
         self.class_weight = class_weight
         self.max_iter = max_iter
         self.random_state = random_state
@@ -109,8 +113,9 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
             intercept.append(bias)
         if TOPIC_HEAD in heads:
             keep = ~is_spam
-            weights, bias = self._fit_head(matrix[keep][:, used], labels[keep] == ON_TOPIC, self.C)
-            coef.append(_full_width(weights, used, n_columns))
+            read = np.setdiff1d(used, np.asarray(self.topic_ignores, dtype=np.int64))
+            weights, bias = self._fit_head(matrix[keep][:, read], labels[keep] == ON_TOPIC, self.C)
+            coef.append(_full_width(weights, read, n_columns))
             intercept.append(bias)
         self.heads_ = heads
         self.head_coef_ = np.vstack(coef)

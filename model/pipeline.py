@@ -24,7 +24,8 @@ def make_pipeline(
     **feature_params: Any,
 ) -> Pipeline:
     """Context features (comment terms + article/parent/thread similarities + spam cues), then two logistic
-    heads: spam from the comment's own terms, on/off topic from every column (`model.classifier`).
+    heads: spam from the comment's own terms, on/off topic from every column but the comment's length
+    (`model.classifier`).
 
     No class re-weighting (it over-predicted off-topic, docs/model.md). The classifier fits only the columns
     some comment uses, which is what a VarianceThreshold step did before it (lbfgs about 6x faster).
@@ -37,6 +38,7 @@ def make_pipeline(
                 "classifier",
                 SpamThenTopicClassifier(
                     C=C, spam_C=spam_C, spam_weight=spam_weight, spam_columns=features.term_columns(),
+                    topic_ignores=features.length_columns(),
                     class_weight=class_weight, max_iter=max_iter, random_state=random_state,
                 ),
             ),

@@ -12,6 +12,7 @@ import pytest
 
 from model.bundle import METADATA_FILE, MODEL_FILE, ModelBundle
 from model.errors import BundleIntegrityError, BundleNotFoundError, ClassifyError
+from model.features import LENGTH_NAMES
 from model.labels import ACTIONS
 from model.types import Article, Comment
 
@@ -149,3 +150,14 @@ def test_reasons_name_words_and_context(tiny_bundle: ModelBundle) -> None:
     assert result.label == "spam"
     assert result.reasons, "a spam decision must come with reasons"
     assert all("(+" in reason for reason in result.reasons)
+
+
+def test_the_comments_length_is_never_a_reason_for_its_topic(tiny_bundle: ModelBundle) -> None:
+    """Length is our corpus's style (its off-topic comments are long rants), so the topic head does not read it."""
+    rant = ("My insurance company denied the claim again and nobody at the call center could tell me why, three "
+            "hours on hold, then they hung up, and the premium went up anyway this year, unbelievable service")
+    comments = [Comment("1", "ok"), Comment("2", "Library hours cut again, shame"), Comment("3", rant),
+                Comment("4", rant + " " + rant)]
+    reasons = [reason for result in tiny_bundle.classify(BUDGET, comments) for reason in result.reasons]
+    assert reasons
+    assert not [r for r in reasons if any(name in r for name in LENGTH_NAMES)], reasons
