@@ -86,11 +86,14 @@ def curve(key: str, data: LabeledData, corpus: LabeledData, default: ModelBundle
         if n == 0:
             bundle, share = default, None
         else:
-            site = comments.iloc[:n]
+            site = comments.iloc[:n].assign(created_at=np.arange(n, dtype=float))  # decided in the set's order
             site_data = LabeledData(articles=data.articles[data.articles["article_id"].isin(set(site["article_id"]))],
                                     comments=site.reset_index(drop=True), source=key)
             bundle, share, _ = fit_candidate(corpus, site_data, config, fallback=default.thresholds)
-            share = f"{share} (each decision x{bundle.metadata['retrained']['site_weight']})"
+            retrained = bundle.metadata["retrained"]
+            share = (f"{share} (each decision x{retrained['site_weight']}"
+                     + ("; spam head on the decisions alone)" if retrained["spam_head"] == "the site's decisions"
+                        else ")"))
         ours = positive_f1(key, bundle.labels, y, bundle.score_frame(later_data.model_frame()))
         naive = naive_f1(key, comments.iloc[:n], later) if n else None
         rows.append({"decisions": n, "ours": round(ours, 4), "naive": None if naive is None else round(naive, 4),
@@ -157,7 +160,8 @@ def _markdown(results: dict[str, list[dict[str, object]]], plot: Path, seconds: 
     for key, rows in results.items():
         name, metric = NAMES[key]
         lines += [f"## {name}: {metric} on the comments after the first {STEPS[-1]}", "",
-                  "| decisions | ours | naive peer | share of our corpus kept |", "|---:|---:|---:|---:|"]
+                  "| decisions | ours | naive peer | share of our corpus kept (the retrain's choice) |",
+                  "|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(f"| {r['decisions']} | {r['ours']} | {'' if r['naive'] is None else r['naive']} | "
                          f"{'' if r['corpus_share'] is None else r['corpus_share']} |")
