@@ -11,7 +11,9 @@ chosen on the last fifth of the training part's decisions, then the model is ref
 weight of a site decision against a corpus comment (each decision's rows repeated that many times), and whether
 the spam head learns from the site's decisions alone: spam is a property of the comment, and a site's own spam is
 best told by its own moderators (YouTube, 200 decisions: spam F1 0.930 with the spam head on them alone against
-0.892-0.913 mixed with any share of the corpus, docs/learning_curve.md), while the topic head still needs our
+0.892-0.913 mixed with any share of the corpus, bench/learning_curve.py at 5deac02; with 40 inner decisions
+the choice is noisy, and the run in docs/learning_curve.md chose a mixed head: 0.905),
+while the topic head still needs our
 corpus on a site that never marks a comment off topic.
 
 The inner choice is split in time only, not grouped by article: 160 decisions on a site with few articles
