@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -135,6 +136,11 @@ def main() -> None:
     _plot(results, plot)
     args.out.write_text(_markdown(results, plot.relative_to(args.out.parent), time.perf_counter() - started),
                         encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(  # docs/quality.md quotes it (bench/quality.py)
+        {"run": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "targets": TARGETS,
+         "sets": {key: {"name": NAMES[key][0], "measure": NAMES[key][1], "rows": rows}
+                  for key, rows in results.items()}},
+        indent=1) + "\n", encoding="utf-8")
     say(f"written to {args.out} and {plot}")
 
 
@@ -179,7 +185,8 @@ def _markdown(results: dict[str, list[dict[str, object]]], plot: Path, seconds: 
                   "| decisions | ours | naive peer | ours, ROC AUC | share of our corpus kept (the retrain's choice) |",
                   "|---:|---:|---:|---:|---:|"]
         for r in rows:
-            lines.append(f"| {r['decisions']} | {r['ours']} | {'' if r['naive'] is None else r['naive']} | {r['auc']} | "
+            naive = "" if r["naive"] is None else r["naive"]
+            lines.append(f"| {r['decisions']} | {r['ours']} | {naive} | {r['auc']} | "
                          f"{'' if r['corpus_share'] is None else r['corpus_share']} |")
         if key in TARGETS:
             at = next(r for r in rows if r["decisions"] == 200)

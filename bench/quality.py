@@ -118,6 +118,7 @@ def render(results: list[quality.ProtocolResult], notes: list[str], *, command: 
         "",
     ]
     lines += _headline(results)
+    lines += _learning_curve(LEARNING_CURVE)
     if reliability_png:
         lines += ["Reliability on the real sets (top-label, the bins of the calibration errors above):", "",
                   f"![reliability of the default model on real sets]({reliability_png})", ""]
@@ -169,6 +170,34 @@ def _headline(results: list[quality.ProtocolResult]) -> list[str]:
         lines.append(f"| {row['set']} | {row['task']} | {row['measure']} | {_cell(row['ours'])} | "
                      f"{_cell(row['naive'])} |")
     return [*lines, "", TRANSFER_NOTES, ""]
+
+
+LEARNING_CURVE = Path(__file__).resolve().parent.parent / "docs" / "learning_curve.json"
+
+
+def _learning_curve(path: Path) -> list[str]:
+    """The retrained model's figures from the latest `bench/learning_curve.py` run (its own command: it retrains
+    30 times), so that this report shows what a site gets after its moderators' first decisions too."""
+    if not path.exists():
+        return ["## After the site's own decisions", "", f"`bench/learning_curve.py` has not been run ({path.name} "
+                "is missing).", ""]
+    run = json.loads(path.read_text(encoding="utf-8"))
+    lines = ["## After the site's own decisions", "",
+             f"`moderate retrain`'s fit on the first N decisions of each set, in the set's order, measured on the "
+             f"comments after the first 1,000 (`bench/learning_curve.py`, run {run['run']}; curves and choices in "
+             "[learning_curve.md](learning_curve.md)). ROC AUC is of the same scores; \"everything\" is the F1 of "
+             "calling every later comment positive.", "",
+             "| Data set | Measure | N=0 | 200 | 1,000 | naive peer at 200 / 1,000 | ROC AUC at 200 | everything | "
+             "target at 200 |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for key, curve in run["sets"].items():
+        at = {int(r["decisions"]): r for r in curve["rows"]}
+        target = run["targets"].get(key)
+        verdict = "" if target is None else f"{target} {'met' if at[200]['ours'] >= target else '**missed**'}"
+        lines.append(f"| {curve['name']} | {curve['measure']} | {at[0]['ours']:.3f} | {at[200]['ours']:.3f} | "
+                     f"{at[1000]['ours']:.3f} | "
+                     f"{_cell(at[200]['naive'])} / {_cell(at[1000]['naive'])} | {at[200]['auc']:.3f} | "
+                     f"{at[0]['floor']:.3f} | {verdict} |")
+    return [*lines, ""]
 
 
 def _surface(details: dict[str, Any]) -> list[str]:
