@@ -59,9 +59,10 @@ class Mix(NamedTuple):
 
 #: The mixes tried, in order of preference: on a tie in the inner validation the earlier one wins. Share 0 is tried
 #: only once the decisions hold every label; a spam head on the site's decisions only once they hold MIN_SITE_SPAM
-#: spam and MIN_SITE_SPAM other comments. Those come first: with 40 held-in decisions several mixes often score the
-#: same, and a spam head learned from the site's own moderators is the one that does not carry our corpus's spam
-#: style (docs/learning_curve.md: YouTube at 200 decisions, 0.905 with the corpus's spam head, 0.931 with the site's).
+#: spam and MIN_SITE_SPAM other comments. Those come first: on 40 inner-validation decisions several mixes often
+#: score the same, and a spam head learned from the site's own moderators is the one that does not carry our
+#: corpus's spam style (docs/learning_curve.md: YouTube at 200 decisions, 0.905 with the corpus's spam head, 0.931
+#: with the site's).
 CHOICES = (Mix(0.25, 8, site_spam=True), Mix(1.0, 2, site_spam=True),
            Mix(0.0, 1), Mix(0.05, 8), Mix(0.25, 2), Mix(0.25, 8), Mix(1.0, 2), Mix(1.0, 8))
 MIN_SITE_SPAM = 20
