@@ -194,7 +194,7 @@ class ChunkScorer:
         groups = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         part = ArticleThreads.of_batch(encoded.dictionary.to_pylist(), comments, groups)
         if saving is not None and batch.save_terms is not None:
-            save_terms(batch.save_terms, scorable.normalized, saving, part)
+            save_terms(batch.save_terms, scorable.normalized, saving)
         return part
 
     # -- internals ----------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ class ChunkScorer:
                 problems[i] = Problem(EMPTY_TEXT, EMPTY_TEXT) if empty_text[i] else verdicts[codes[i]]
 
     def _probabilities(
-        self, batch: CommentBatch, scorable: _Scorable, saved: tuple[pa.Array, sp.csr_matrix, ArticleThreads] | None
+        self, batch: CommentBatch, scorable: _Scorable, saved: tuple[pa.Array, sp.csr_matrix] | None
     ) -> tuple[np.ndarray, int]:
         """Class probabilities of the scorable rows, and how many of them name a parent that was not found."""
         texts, article_ids, rows = scorable.texts, scorable.article_ids, scorable.rows
@@ -240,18 +240,14 @@ class ChunkScorer:
         keys = encoded.dictionary.to_pylist()
         titles, bodies = self._article_matrices([batch.articles[key] for key in keys])
         parent_rows, parents, not_found = self._parents(batch, rows, article_ids, comments)
-        prior_sums = prior_counts = None
-        if batch.threads is not None:
-            inside = saved[2] if saved is not None and saved[2].article_ids == keys else None
-            if inside is None:
-                inside = ArticleThreads.of_batch(keys, comments, article_rows)
-            prior_sums, prior_counts = batch.threads.outside(inside)
+        whole = batch.threads.select(keys) if batch.threads is not None else None
         context = ContextBatch(
             texts=texts.to_pylist(), comments=comments, term_totals=totals, article_rows=article_rows,
             titles=titles, bodies=bodies, parent_rows=parent_rows, parents=parents, thread_groups=article_rows,
-            thread_prior_sums=prior_sums, thread_prior_counts=prior_counts,
+            thread_sums=whole.sums if whole is not None else None,
+            thread_counts=whole.counts if whole is not None else None,
         )
-        return self.bundle.scores_from_features(self._features.transform_batch(context)), not_found
+        return self.bundle.scores_from_parts(*self._features.transform_parts(context)), not_found
 
     def _vectorize(self, texts: pa.Array) -> tuple[sp.csr_matrix, np.ndarray]:
         """The same rows `CommentContextFeatures.vectorize` returns, hashed for the whole batch at once."""

@@ -1,10 +1,9 @@
-"""A chunk's normalised texts, hashed term counts and threads, kept on disk between the two passes of a job.
+"""A chunk's normalised texts and hashed term counts, kept on disk between the two passes of a job.
 
 The first pass normalises and hashes every chunk to add up the threads (`batch.threads`); the second needs the
 same texts and counts to score it. Hashing is the costliest step of scoring a comment, so the first pass writes
-them to a scratch file per chunk and the second reads them back instead of doing the work again (with the
-chunk's share of each thread, which the second pass takes away from the whole thread). That is about 450 bytes
-per comment (texts, counts and the chunk's thread sums), on disk and never held in memory: a file is removed as
+them to a scratch file per chunk and the second reads them back instead of doing the work again. That is about
+400 bytes per comment (texts and counts), on disk and never held in memory: a file is removed as
 soon as it has been read. The numbers read back are the ones written (counts are whole numbers, stored as
 uint16 when they fit), so scores do not depend on whether a chunk's terms came from the file or were hashed
 again.
@@ -18,14 +17,10 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from batch.threads import ArticleThreads
 
-_ID_SEPARATOR = "\x1f"  # between the article ids of the stored threads
-
-
-def save_terms(path: Path, texts: pa.Array, counts: sp.csr_matrix, threads: ArticleThreads) -> None:
-    """Write the normalised texts of every row of a chunk (large_string, no nulls), the term counts of its
-    scorable rows and its share of their articles' threads."""
+def save_terms(path: Path, texts: pa.Array, counts: sp.csr_matrix) -> None:
+    """Write the normalised texts of every row of a chunk (large_string, no nulls) and the term counts of its
+    scorable rows."""
     if texts.null_count:
         raise ValueError("save_terms: normalised texts have no missing values")
     buffers = texts.buffers()
@@ -37,27 +32,18 @@ def save_terms(path: Path, texts: pa.Array, counts: sp.csr_matrix, threads: Arti
     with path.open("wb") as handle:
         np.savez(handle, text_offsets=offsets - offsets[0], text_data=data[offsets[0] : offsets[-1]],
                  indptr=counts.indptr, indices=counts.indices, counts=values,
-                 shape=np.array(counts.shape, dtype=np.int64),
-                 thread_ids=np.frombuffer(_ID_SEPARATOR.join(threads.article_ids).encode(), dtype=np.uint8),
-                 thread_indptr=threads.sums.indptr, thread_indices=threads.sums.indices,
-                 thread_data=threads.sums.data, thread_counts=threads.counts)
+                 shape=np.array(counts.shape, dtype=np.int64))
 
 
-def load_terms(path: Path) -> tuple[pa.Array, sp.csr_matrix, ArticleThreads]:
+def load_terms(path: Path) -> tuple[pa.Array, sp.csr_matrix]:
     """What `save_terms` wrote (counts as float64, canonical CSR); the file is removed."""
     with np.load(path) as stored:
         offsets, data = stored["text_offsets"], stored["text_data"]
         shape = (int(stored["shape"][0]), int(stored["shape"][1]))
         counts = sp.csr_matrix((stored["counts"].astype(np.float64), stored["indices"], stored["indptr"]),
                                shape=shape)
-        ids = stored["thread_ids"].tobytes().decode()
-        article_ids = ids.split(_ID_SEPARATOR) if stored["thread_counts"].size else []
-        sums = sp.csr_matrix((stored["thread_data"], stored["thread_indices"], stored["thread_indptr"]),
-                             shape=(len(article_ids), shape[1]))
-        threads = ArticleThreads(article_ids, sums, stored["thread_counts"])
     path.unlink()
     counts.has_sorted_indices = True
     counts.has_canonical_format = True
-    sums.has_sorted_indices = True
     texts = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
-    return texts, counts, threads
+    return texts, counts

@@ -3,15 +3,15 @@
 The thread features need, per article, only the sum of its comments' weighted term vectors and their number
 (`model.features.ContextBatch`; the leave-one-out similarities are computed from those, less the comment itself).
 So a job first adds up each chunk's share of every thread (`ChunkScorer.thread_part`, one `ArticleThreads` per
-chunk) into the whole input's (`ThreadSumsBuilder`), then scores each chunk with the part of each of its threads
-that lies outside the chunk (`ArticleThreads.outside`): the thread's sum less the chunk's own comments, given to
-the features as the thread's prior, exactly as the service gives a thread remembered from earlier calls.
+chunk) into the whole input's (`ThreadSumsBuilder`), then scores each chunk with the whole sums of its articles
+(`ContextBatch.thread_sums`). The service gets the same numbers another way: a thread remembered from earlier
+calls is a prior that the request's own comments are added to.
 
 Memory grows with the articles (one sparse row each, never more than the model's hash buckets) and not with the
 comments. Sums are added in chunk order, so the same chunk size always gives the same floats (a resumed job
 writes the same bytes); another chunk size or engine adds them in another order, which can move the last bits
 of a float and nothing more. An article whose comments all sit in one chunk gets exactly the sums that chunk
-alone gives (the prior is empty), which is what `POST /classify` computes for a thread sent in one call.
+alone gives, which is what `POST /classify` computes for a thread sent in one call.
 """
 
 from __future__ import annotations
@@ -83,19 +83,6 @@ class ArticleThreads:
         counts = np.zeros(len(rows))
         counts[held] = self.counts[rows[held]]
         return ArticleThreads(list(article_ids), sums, counts)
-
-    def outside(self, inside: ArticleThreads) -> tuple[sp.csr_matrix, np.ndarray]:
-        """Each of `inside`'s threads (a batch's share, `of_batch`) without that share: its sum and its size.
-
-        These are `ContextBatch.thread_prior_sums` and `thread_prior_counts`: with them the batch's comments
-        see their whole thread. An entry that only the batch's comments contribute to cancels exactly (0), so a
-        thread that lies wholly in the batch has an empty prior.
-        """
-        whole = self.select(inside.article_ids)
-        prior = (whole.sums - inside.sums).tocsr()
-        prior.eliminate_zeros()
-        prior.sort_indices()
-        return prior, whole.counts - inside.counts
 
 
 class ThreadSumsBuilder:

@@ -93,6 +93,22 @@ class ModelBundle:
         """
         return self._probabilities(np.asarray(matrix @ self._weights_by_feature) + self._intercept)
 
+    def scores_from_parts(self, terms: sp.csr_matrix | TermRows, dense: np.ndarray) -> np.ndarray:
+        """Class probabilities from `CommentContextFeatures.transform_parts`: each part times its own block of
+        weights, which saves stacking them into one matrix (a copy of every term entry of a large batch)."""
+        width = terms.shape[1]
+        term_weights = self._weights_by_feature[:width]
+        if isinstance(terms, TermRows):
+            n = terms.shape[0]
+            entry_rows = np.repeat(np.arange(n), np.diff(terms.indptr))
+            weighted = term_weights[terms.indices] * terms.data[:, None]
+            term_logits = np.column_stack([
+                np.bincount(entry_rows, weights=weighted[:, k], minlength=n) for k in range(weighted.shape[1])
+            ])
+        else:
+            term_logits = np.asarray(terms @ term_weights)
+        return self._probabilities(term_logits + dense @ self._weights_by_feature[width:] + self._intercept)
+
     def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities for a frame with columns text, article_key, title, body (+ comment_id, parent_id)."""
         return self.scores_from_features(self._features.transform(frame))
@@ -153,7 +169,7 @@ class ModelBundle:
         else:
             vectors, totals = self._features.vectorize(texts)
             terms, dense = self._features.transform_parts(self._batch(links, texts, vectors, totals))
-        scores = self._scores_from_parts(terms, dense)
+        scores = self.scores_from_parts(terms, dense)
         predicted = np.argmax(scores, axis=1)
         actions = self.actions(scores)
         reasons: list[list[str]] = [[] for _ in texts]
@@ -222,20 +238,6 @@ class ModelBundle:
             thread_prior_counts=np.array([state.count for state in states], dtype=np.float64),
             thread_prior_squared_norms=np.array([state.squared_norm for state in states]),
         )
-
-    def _scores_from_parts(self, terms: sp.csr_matrix | TermRows, dense: np.ndarray) -> np.ndarray:
-        width = terms.shape[1]
-        term_weights = self._weights_by_feature[:width]
-        if isinstance(terms, TermRows):
-            n = terms.shape[0]
-            entry_rows = np.repeat(np.arange(n), np.diff(terms.indptr))
-            weighted = term_weights[terms.indices] * terms.data[:, None]
-            term_logits = np.column_stack([
-                np.bincount(entry_rows, weights=weighted[:, k], minlength=n) for k in range(weighted.shape[1])
-            ])
-        else:
-            term_logits = np.asarray(terms @ term_weights)
-        return self._probabilities(term_logits + dense @ self._weights_by_feature[width:] + self._intercept)
 
     def _probabilities(self, head_logits: np.ndarray) -> np.ndarray:
         return combine_heads(head_logits, self._heads, self.labels)

@@ -34,10 +34,10 @@ from model.cues import CUE_NAMES, spam_cues
 from model.general_idf import general_idf
 from model.linking import link_parents
 from model.sparse_ops import (
-    binarized,
     group_sums,
     row_ids,
     rowwise_dot,
+    rowwise_dots,
     squared_row_norms,
 )
 from model.text import normalize_texts
@@ -96,6 +96,9 @@ class ContextBatch:
     thread_prior_sums: sp.csr_matrix | None = None  # n_threads × F, comments outside the batch
     thread_prior_counts: np.ndarray | None = None  # n_threads
     thread_prior_squared_norms: np.ndarray | None = None  # n_threads, ||prior sum||² (computed if missing)
+    # Or the whole threads, this batch's comments included (a batch job knows them from its first pass):
+    thread_sums: sp.csr_matrix | None = None  # n_threads × F, sorted indices
+    thread_counts: np.ndarray | None = None  # n_threads
 
 
 class CommentContextFeatures(TransformerMixin, BaseEstimator):
@@ -320,36 +323,52 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         measures = ContextMeasures.empty(n, distinct, np.asarray(batch.term_totals, dtype=np.float64))
         if not self.context or n == 0:
             return measures
-        measures.sim_title = rowwise_dot(comments, batch.titles, rows)
-        measures.sim_body = rowwise_dot(comments, batch.bodies, rows)
-        article_terms = binarized(batch.titles + batch.bodies)
-        present = binarized(comments)
-        measures.shared_article = rowwise_dot(present, article_terms, rows)
+        # The article's title, body and words (a pattern: only whether a term is there counts), and the whole
+        # thread when it is given and grouped like the articles: one pass over the comments for all of them.
+        rights = [batch.titles, batch.bodies, batch.titles + batch.bodies]
+        whole = batch.thread_sums is not None and batch.thread_groups is batch.article_rows
+        if whole:
+            rights.append(batch.thread_sums)
+        products = rowwise_dots(comments, rights, rows, shared=(2,))
+        measures.sim_title, measures.sim_body, measures.shared_article = products[:3]
 
         measures.is_reply = (batch.parent_rows >= 0).astype(np.float64)
-        measures.sim_parent = rowwise_dot(comments, batch.parents, batch.parent_rows)
-        measures.shared_parent = rowwise_dot(present, binarized(batch.parents), batch.parent_rows)
+        measures.sim_parent, measures.shared_parent = rowwise_dots(
+            comments, (batch.parents, batch.parents), batch.parent_rows, shared=(1,))
         replies = np.flatnonzero(batch.parent_rows >= 0)
         if len(replies):
             parent_vectors = batch.parents[batch.parent_rows[replies]]
-            measures.parent_sim_article[replies] = np.maximum(
-                rowwise_dot(parent_vectors, batch.bodies, rows[replies]),
-                rowwise_dot(parent_vectors, batch.titles, rows[replies]),
-            )
-        _thread_similarity(batch, self.background_, measures)
+            to_body, to_title = rowwise_dots(parent_vectors, (batch.bodies, batch.titles), rows[replies])
+            measures.parent_sim_article[replies] = np.maximum(to_body, to_title)
+        _thread_similarity(batch, self.background_, measures, products[3] if whole else None)
         return measures
 
 
-def _thread_similarity(batch: ContextBatch, background: np.ndarray, measures: ContextMeasures) -> None:
-    """Fill the thread measures: each comment's dot product with its whole thread's sum (batch part plus
-    prior), that sum's squared norm and background product, and the thread size.
+def _thread_similarity(
+    batch: ContextBatch, background: np.ndarray, measures: ContextMeasures, whole_dot: np.ndarray | None = None
+) -> None:
+    """Fill the thread measures: each comment's dot product with its whole thread's sum, that sum's squared
+    norm and background product, and the thread size (`whole_dot`: the dot products, if already computed).
 
-    With a prior (comments outside the batch, kept by the service as a running sum), the dot products with
-    the total are split into batch and prior parts, and ||total||² = ||prior||² + 2 prior·batch + ||batch||²,
-    so the cost follows the batch, not the size of the thread.
+    The whole threads are the batch's `thread_sums` when given. Otherwise they are the batch's own comments
+    plus, when given, a prior (comments outside the batch, kept by the service as a running sum): the dot
+    products with the total are split into batch and prior parts, and ||total||² = ||prior||² +
+    2 prior·batch + ||batch||², so the cost follows the batch, not the size of the thread.
     """
     comments, groups = batch.comments, batch.thread_groups
     n = comments.shape[0]
+    measures.own_squared = squared_row_norms(comments)
+    measures.own_background = np.asarray(comments @ background).ravel()
+    measures.background_squared = float(background @ background)
+    if batch.thread_sums is not None:
+        if batch.thread_counts is None or batch.thread_prior_sums is not None:
+            raise ValueError("ContextBatch: thread_sums needs thread_counts, and no thread prior")
+        sums = batch.thread_sums
+        measures.thread_dot = whole_dot if whole_dot is not None else rowwise_dot(comments, sums, groups)
+        measures.thread_squared = squared_row_norms(sums)[groups]
+        measures.thread_background = np.asarray(sums @ background).ravel()[groups]
+        measures.thread_count = np.asarray(batch.thread_counts, dtype=np.float64)[groups]
+        return
     n_groups = int(groups.max()) + 1 if n else 0
     batch_sums = group_sums(comments, groups, n_groups)
     counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
@@ -366,13 +385,10 @@ def _thread_similarity(batch: ContextBatch, background: np.ndarray, measures: Co
             dot = dot + rowwise_dot(comments, prior, groups)
             total_sq = total_sq + prior_sq + 2.0 * rowwise_dot(batch_sums, prior, np.arange(n_groups))
             total_background = total_background + np.asarray(prior @ background).ravel()
-    measures.own_squared = squared_row_norms(comments)
-    measures.own_background = np.asarray(comments @ background).ravel()
     measures.thread_dot = dot
     measures.thread_squared = total_sq[groups]
     measures.thread_background = total_background[groups]
     measures.thread_count = counts[groups]
-    measures.background_squared = float(background @ background)
 
 
 def _idf(counts: sp.csr_matrix) -> np.ndarray:

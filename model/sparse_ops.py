@@ -7,6 +7,8 @@ linear in the number of non-zeros whatever the number of articles in a batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -27,56 +29,93 @@ def rowwise_dot(left: sp.csr_matrix, right: sp.csr_matrix, right_rows: np.ndarra
 
     Both matrices must have the same number of columns; `right` needs sorted indices (we sort a copy if not).
     """
+    return rowwise_dots(left, (right,), right_rows)[0]
+
+
+def rowwise_dots(
+    left: sp.csr_matrix, rights: Sequence[sp.csr_matrix], right_rows: np.ndarray, *, shared: Sequence[int] = ()
+) -> list[np.ndarray]:
+    """[rowwise_dot(left, right, right_rows) for right in rights], finding each entry's partner row once.
+
+    For the rights whose position is in `shared`, out[i] counts the stored entries of left[i] that the right
+    row also stores (the product of the two patterns) instead. A comment is compared with its article's title,
+    body and thread, or with its parent for a product and for the shared words: the sorting, grouping and
+    searching are the same for all of them, so they are done once. Each result equals `rowwise_dot`'s to the
+    last bit (the products of a row are added in the same order).
+    """
     n = left.shape[0]
-    out = np.zeros(n, dtype=np.float64)
-    if n == 0 or left.nnz == 0 or right.nnz == 0:
+    out = [np.zeros(n, dtype=np.float64) for _ in rights]
+    live = [j for j, right in enumerate(rights) if right.nnz]
+    if n == 0 or left.nnz == 0 or not live:
         return out
     targets = np.asarray(right_rows, dtype=np.int64)
+    weighted = [j not in shared for j in range(len(rights))]
     if left.nnz >= _BUFFERED_MIN_ENTRIES and len(np.unique(targets)) <= _BUFFERED_MAX_TARGETS:
-        return _rowwise_dot_buffered(left, right, targets)
-    if not right.has_sorted_indices:
-        right = right.copy()
-        right.sort_indices()
+        _dots_buffered(left, [rights[j] for j in live], targets, [weighted[j] for j in live], [out[j] for j in live])
+        return out
     width = np.int64(left.shape[1])
-    right_keys = row_ids(right) * width + right.indices.astype(np.int64)
     left_rows = row_ids(left)
-    targets = np.asarray(right_rows, dtype=np.int64)[left_rows]
-    valid = targets >= 0
-    left_keys = targets[valid] * width + left.indices[valid].astype(np.int64)
-    positions = np.searchsorted(right_keys, left_keys)
-    np.minimum(positions, len(right_keys) - 1, out=positions)
-    hit = right_keys[positions] == left_keys
-    products = left.data[valid][hit] * right.data[positions[hit]]
-    out += np.bincount(left_rows[valid][hit], weights=products, minlength=n)
+    entry_targets = targets[left_rows]
+    valid = entry_targets >= 0
+    left_keys = entry_targets[valid] * width + left.indices[valid].astype(np.int64)
+    rows_valid, data_valid = left_rows[valid], left.data[valid]
+    found: dict[int, tuple[np.ndarray, np.ndarray, sp.csr_matrix]] = {}  # one search per distinct matrix
+    for j in live:
+        right = rights[j]
+        if id(right) not in found:
+            if not right.has_sorted_indices:
+                right = right.copy()
+                right.sort_indices()
+            right_keys = row_ids(right) * width + right.indices.astype(np.int64)
+            positions = np.searchsorted(right_keys, left_keys)
+            np.minimum(positions, len(right_keys) - 1, out=positions)
+            hit = right_keys[positions] == left_keys
+            found[id(rights[j])] = (positions[hit], hit, right)
+        positions, hit, right = found[id(rights[j])]
+        if weighted[j]:
+            out[j] += np.bincount(rows_valid[hit], weights=data_valid[hit] * right.data[positions], minlength=n)
+        else:
+            out[j] += np.bincount(rows_valid[hit], minlength=n)
     return out
 
 
-def _rowwise_dot_buffered(left: sp.csr_matrix, right: sp.csr_matrix, targets: np.ndarray) -> np.ndarray:
-    """rowwise_dot by target: rows of `left` grouped by the row of `right` they meet, which is scattered into a
-    dense buffer once per group, so each stored entry of `left` costs one array read instead of a search."""
-    out = np.zeros(left.shape[0], dtype=np.float64)
+def _dots_buffered(
+    left: sp.csr_matrix, rights: list[sp.csr_matrix], targets: np.ndarray, weighted: list[bool],
+    out: list[np.ndarray],
+) -> None:
+    """rowwise_dots by target: rows of `left` grouped by the row of the rights they meet; those rows are
+    scattered into one dense buffer (a column per right) once per group, so each stored entry of `left` costs
+    one read of adjacent values instead of a search per right."""
     order = np.argsort(targets, kind="stable")
     order = order[targets[order] >= 0]
     if len(order) == 0:
-        return out
+        return
     grouped = left[order]
     sorted_targets = targets[order]
     bounds = np.flatnonzero(np.diff(sorted_targets)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [len(order)]])
+    starts = np.concatenate([[0], bounds]).tolist()
+    ends = np.concatenate([bounds, [len(order)]]).tolist()
     entry_rows = row_ids(grouped)
-    buffer = np.zeros(left.shape[1], dtype=np.float64)
-    sums = np.zeros(len(order), dtype=np.float64)
+    k = len(rights)
+    buffer = np.zeros((left.shape[1], k), dtype=np.float64)
+    sums = np.zeros((k, len(order)), dtype=np.float64)
     for start, end in zip(starts, ends, strict=True):
         target = sorted_targets[start]
-        columns = right.indices[right.indptr[target] : right.indptr[target + 1]]
-        buffer[columns] = right.data[right.indptr[target] : right.indptr[target + 1]]
+        spans = []
+        for j, right in enumerate(rights):
+            columns = right.indices[right.indptr[target] : right.indptr[target + 1]]
+            buffer[columns, j] = right.data[right.indptr[target] : right.indptr[target + 1]] if weighted[j] else 1.0
+            spans.append(columns)
         first, last = grouped.indptr[start], grouped.indptr[end]
-        products = grouped.data[first:last] * buffer[grouped.indices[first:last]]
-        sums[start:end] = np.bincount(entry_rows[first:last] - start, weights=products, minlength=end - start)
-        buffer[columns] = 0.0
-    out[order] = sums
-    return out
+        gathered = buffer[grouped.indices[first:last]].T
+        rows, data = entry_rows[first:last] - start, grouped.data[first:last]
+        for j in range(k):
+            values = gathered[j] * data if weighted[j] else gathered[j]
+            sums[j, start:end] = np.bincount(rows, weights=values, minlength=end - start)
+        for j, columns in enumerate(spans):
+            buffer[columns, j] = 0.0
+    for j in range(k):
+        out[j][order] = sums[j]
 
 
 def l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
