@@ -54,7 +54,7 @@ from batch.scorer import (
     thread_part_safely,
 )
 from batch.threads import ArticleThreads, ThreadSumsBuilder
-from batch.workers import keep_freed_memory, start_workers
+from batch.workers import keep_freed_memory, one_blas_thread, start_workers
 from batch.workers import score as score_in_worker
 from batch.workers import thread_part as thread_part_in_worker
 from model.bundle import ModelBundle
@@ -159,6 +159,7 @@ def score_dump(
         report(chunk.position, FIRST_PASS_SHARE, 1.0 - FIRST_PASS_SHARE)
 
     keep_freed_memory()
+    one_blas_thread()
     with _scratch_folder() as scratch, _scoring_processes(model_path, options.workers, pool) as workers:
         run = partial(_in_order, pool=workers, workers=options.workers - 1)
 

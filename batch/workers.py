@@ -73,6 +73,18 @@ def keep_freed_memory(threshold: int = 64 << 20) -> None:
     mallopt(m_trim_threshold, threshold)
 
 
+def one_blas_thread() -> None:
+    """Let BLAS (numpy's matrix products) use one thread in this process.
+
+    A job already runs one scoring process per core. A chunk's dense products are small (20,000 comments by a
+    few dozen columns), and OpenBLAS's own threads spun on the other core for each of them: 29.6 s of CPU per
+    million rows in one process with them, 20.7 s without, the same output (docs/benchmarks.md, fifth round).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def _start(model_path: str, parent: int) -> None:
     global _scorer, _start_error
     _exit_with_parent(parent)
@@ -84,6 +96,7 @@ def _start(model_path: str, parent: int) -> None:
         from model.bundle import ModelBundle
 
         pa.set_cpu_count(1)  # one process per core already; Arrow's own threads would only compete
+        one_blas_thread()
         _scorer = ChunkScorer(ModelBundle.load(model_path))
     except Exception as error:  # the job loads the same bundle itself and reports why it cannot
         _start_error = error
