@@ -34,8 +34,7 @@ import pyarrow.compute as pc
 
 from batch.scorer import CommentBatch
 from model.fast.batch_terms import as_text_array, normalize_batch
-
-_SEPARATOR = "\x1f"  # between article id and comment id in a key (ids are unique per article, not across)
+from model.linking import joined_keys
 
 
 def comment_keys(batch: CommentBatch) -> pa.Array | None:
@@ -150,8 +149,7 @@ class CrossChunkParents:
 
 
 def _keys(article_ids: pa.Array, ids: pa.Array) -> pa.Array:
-    return pc.binary_join_element_wise(as_text_array(article_ids), as_text_array(ids),
-                                       pa.scalar(_SEPARATOR, pa.large_string()))
+    return joined_keys(as_text_array(article_ids), as_text_array(ids))
 
 
 def _members(keys: pa.Array, wanted: Mapping[str, object]) -> np.ndarray:

@@ -41,7 +41,7 @@ from model.errors import ModerationError
 from model.fast.batch_terms import as_text_array, normalize_batch, supports, word_counts
 from model.features import CommentContextFeatures, ContextBatch
 from model.labels import LABELS
-from model.linking import link_parents
+from model.linking import link_parents_arrow
 from model.text import normalize_text
 from model.types import Article
 from model.weighting import weigh_rows
@@ -299,8 +299,8 @@ class ChunkScorer:
         comment_ids = None
         if batch.comment_ids is not None:
             comment_ids = as_text_array(batch.comment_ids)
-            comment_ids = (comment_ids.take(pa.array(rows)) if n < len(comment_ids) else comment_ids).to_pylist()
-        links = link_parents(article_ids.to_pylist(), comment_ids, parent_ids.to_pylist())
+            comment_ids = comment_ids.take(pa.array(rows)) if n < len(comment_ids) else comment_ids
+        links = link_parents_arrow(article_ids, comment_ids, parent_ids)
         parent_rows = links.rows
         missing = np.flatnonzero(links.unresolved)  # batch: from the job's memory if it has the text, else counted
         in_batch = np.unique(parent_rows[parent_rows >= 0])

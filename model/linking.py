@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from model.errors import ClassifyError
 
@@ -67,6 +69,31 @@ def link_parents(
         parents = np.asarray(parent_ids, dtype=object)
         found = lookup.reindex(pd.MultiIndex.from_arrays([articles[wanted], parents[wanted]])).to_numpy()
         rows[wanted] = np.where(np.isnan(found), -1, found).astype(np.int64)
+    rows[rows == np.arange(n)] = -1  # a comment is never its own parent
+    return ParentLinks(rows, has_parent)
+
+
+KEY_SEPARATOR = "\x1f"  # between article id and comment id in a key (ids are unique per article, not across)
+
+
+def joined_keys(article_ids: pa.Array, ids: pa.Array) -> pa.Array:
+    """article id + U+001F + id for every row (large_string Arrow arrays; null where either is null)."""
+    return pc.binary_join_element_wise(article_ids, ids, pa.scalar(KEY_SEPARATOR, pa.large_string()))
+
+
+def link_parents_arrow(article_ids: pa.Array, comment_ids: pa.Array | None, parent_ids: pa.Array) -> ParentLinks:
+    """`link_parents` for the large_string columns of a batch of thousands: the same rule, through Arrow's hash
+    kernels on joined keys (a batch job links every chunk; through Python lists and pandas that was about
+    1 µs per comment). `index_in` finds the first comment that carries a key, as the rule asks."""
+    n = len(parent_ids)
+    has_parent = pc.fill_null(pc.not_equal(parent_ids, ""), False).to_numpy(zero_copy_only=False)
+    rows = np.full(n, -1, dtype=np.int64)
+    if comment_ids is None or not has_parent.any():
+        return ParentLinks(rows, has_parent)
+    wanted = np.flatnonzero(has_parent)
+    asked = joined_keys(article_ids, parent_ids).take(pa.array(wanted))
+    found = pc.index_in(asked, value_set=joined_keys(article_ids, comment_ids))
+    rows[wanted] = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
     rows[rows == np.arange(n)] = -1  # a comment is never its own parent
     return ParentLinks(rows, has_parent)
 
