@@ -1,7 +1,8 @@
 """Write scored chunks as CSV, JSON Lines or Parquet, so that a job killed at any moment can be resumed.
 
 A job writing to a file does not write the file directly. Each scored chunk goes to its own part file in a
-spool folder beside the output (`OUTPUT.partial/part-000012.parquet`), written to a temporary name and renamed
+spool folder beside the output (`OUTPUT.partial/part-000012.csv`; for Parquet output an Arrow IPC file,
+`part-000012.arrow`), written to a temporary name and renamed
 when complete; then one line is appended to `progress.jsonl` with the chunk's row count and summary counts.
 A chunk counts as written only when its line is there, so a `kill -9` at any point leaves at worst one part
 without its line, which the resumed job writes again. `job.json` records what the parts were made from (input,
@@ -33,6 +34,7 @@ SPOOL_SUFFIX = ".partial"
 _JOB_FILE = "job.json"
 _PROGRESS_FILE = "progress.jsonl"
 _JOINED_FILE = "joined.tmp"
+_PART_SUFFIX = {"parquet": "arrow"}  # a Parquet output's parts are Arrow IPC files
 
 
 def output_format(path: Path) -> str:
@@ -133,10 +135,10 @@ class SpoolOutput:
         part = self._part(index)
         temporary = part.with_name(part.name + ".tmp")
         if self.fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            # Parts are only read back by a resumed job; statistics are for readers of the joined output.
-            pq.write_table(table, temporary, write_statistics=False)
+            # Parts are only read back by a resumed job: Arrow's own file format, which is a copy of the table's
+            # buffers, where a Parquet part was encoded like the joined output (0.6 s of CPU per million rows).
+            with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
         else:
             with temporary.open("wb") as sink:
                 write_table(table, sink, self.fmt, header=index == 0)
@@ -177,11 +179,12 @@ class SpoolOutput:
         (self.spool / _JOINED_FILE).unlink(missing_ok=True)
         writer = pq.ParquetWriter(self.spool / _JOINED_FILE, schema)
         for part in self._parts:
-            writer.write_table(pq.read_table(part, schema=schema))
+            with pa.memory_map(str(part)) as source:
+                writer.write_table(pa.ipc.open_file(source).read_all().cast(schema))
         return writer
 
     def _part(self, index: int) -> Path:
-        return self.spool / f"part-{index:06d}.{self.fmt}"
+        return self.spool / f"part-{index:06d}.{_PART_SUFFIX.get(self.fmt, self.fmt)}"
 
     def _progress(self) -> Iterator[dict[str, Any]]:
         path = self.spool / _PROGRESS_FILE

@@ -248,7 +248,7 @@ def test_a_crash_mid_chunk_leaves_a_stray_part_that_resume_writes_again(
 
         def write(self, index: int, table: pa.Table, counts: object) -> None:
             if index == 4:
-                (self.spool / "part-000004.parquet").write_bytes(b"half a part")
+                self._part(4).write_bytes(b"half a part")
                 with (self.spool / "progress.jsonl").open("a") as progress:
                     progress.write('{"chunk": 4, "ro')
                 raise KeyboardInterrupt
