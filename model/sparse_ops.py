@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs  # Y += A·X for CSR A, dense X and Y
 
 
 def row_ids(matrix: sp.csr_matrix) -> np.ndarray:
@@ -84,8 +85,10 @@ def _dots_buffered(
     out: list[np.ndarray],
 ) -> None:
     """rowwise_dots by target: rows of `left` grouped by the row of the rights they meet; those rows are
-    scattered into one dense buffer (a column per right) once per group, so each stored entry of `left` costs
-    one read of adjacent values instead of a search per right."""
+    scattered into dense buffers (a column per right) once per group, and the group's rows are multiplied with
+    them in one sparse-times-dense product (scipy's own kernel, called on the group's slice of the arrays, as
+    slicing a CSR matrix would copy it). Each row's products are added in entry order, as `rowwise_dot` adds
+    them, so the result is the same to the last bit."""
     order = np.argsort(targets, kind="stable")
     order = order[targets[order] >= 0]
     if len(order) == 0:
@@ -95,27 +98,31 @@ def _dots_buffered(
     bounds = np.flatnonzero(np.diff(sorted_targets)) + 1
     starts = np.concatenate([[0], bounds]).tolist()
     ends = np.concatenate([bounds, [len(order)]]).tolist()
-    entry_rows = row_ids(grouped)
-    k = len(rights)
-    buffer = np.zeros((left.shape[1], k), dtype=np.float64)
-    sums = np.zeros((k, len(order)), dtype=np.float64)
+    width = left.shape[1]
+    index_type = grouped.indices.dtype
+    indptr, indices, data = grouped.indptr.astype(index_type, copy=False), grouped.indices, grouped.data
+    parts = []  # (the rights it holds, their buffer, the left values it multiplies, its results)
+    for kind in (True, False):
+        chosen = [j for j in range(len(rights)) if weighted[j] == kind]
+        if chosen:
+            values = data if kind else np.ones_like(data)  # a pattern counts the shared terms
+            parts.append((chosen, np.zeros((width, len(chosen))), values, np.zeros((len(order), len(chosen)))))
     for start, end in zip(starts, ends, strict=True):
         target = sorted_targets[start]
-        spans = []
-        for j, right in enumerate(rights):
-            columns = right.indices[right.indptr[target] : right.indptr[target + 1]]
-            buffer[columns, j] = right.data[right.indptr[target] : right.indptr[target + 1]] if weighted[j] else 1.0
-            spans.append(columns)
-        first, last = grouped.indptr[start], grouped.indptr[end]
-        gathered = buffer[grouped.indices[first:last]].T
-        rows, data = entry_rows[first:last] - start, grouped.data[first:last]
-        for j in range(k):
-            values = gathered[j] * data if weighted[j] else gathered[j]
-            sums[j, start:end] = np.bincount(rows, weights=values, minlength=end - start)
-        for j, columns in enumerate(spans):
-            buffer[columns, j] = 0.0
-    for j in range(k):
-        out[j][order] = sums[j]
+        first, last = indptr[start], indptr[end]
+        row_starts = indptr[start : end + 1] - first
+        for chosen, buffer, values, results in parts:
+            for column, j in enumerate(chosen):
+                right = rights[j]
+                span = slice(right.indptr[target], right.indptr[target + 1])
+                buffer[right.indices[span], column] = right.data[span] if weighted[j] else 1.0
+            _csr_matvecs(end - start, width, len(chosen), row_starts, indices[first:last], values[first:last],
+                         buffer.ravel(), results[start:end].ravel())
+            for column, j in enumerate(chosen):
+                buffer[rights[j].indices[rights[j].indptr[target] : rights[j].indptr[target + 1]], column] = 0.0
+    for chosen, _, _, results in parts:
+        for column, j in enumerate(chosen):
+            out[j][order] = results[:, column]
 
 
 def l2_normalize_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
