@@ -49,3 +49,22 @@ def test_both_paths_give_the_plain_products_and_agree_to_the_last_bit(seed: int,
     product, shared = rowwise_dots(left, (rights[1], rights[1]), rows, shared=(1,))
     assert np.array_equal(product, keyed[1])
     assert np.array_equal(shared, plain(left, rights[1], rows, pattern=True))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_parents_paired_row_by_row_give_the_searched_products(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replies meet parents of about their own size, many distinct ones: the rows are paired and multiplied."""
+    rng = np.random.default_rng(seed)
+    width = 2_000
+    left = random_rows(rng, 800, width, 20)
+    parents = random_rows(rng, 300, width, 20)
+    rows = np.where(rng.random(800) < 0.4, rng.integers(0, 300, size=800), -1)
+    paired = rowwise_dots(left, (parents, parents), rows, shared=(1,))
+    # Products that underflow to zero (and are not stored) still count as shared terms.
+    tiny = left * 1e-200, parents * 1e-200
+    assert np.array_equal(rowwise_dots(tiny[0], (tiny[1], tiny[1]), rows, shared=(1,))[1], paired[1])
+    monkeypatch.setattr(sparse_ops, "_dots_paired", lambda *args: False)
+    searched = rowwise_dots(left, (parents, parents), rows, shared=(1,))
+    assert np.array_equal(paired[0], searched[0]) and np.array_equal(paired[1], searched[1])
+    assert np.allclose(paired[0], plain(left, parents, rows), rtol=1e-12, atol=0)
+    assert np.array_equal(paired[1], plain(left, parents, rows, pattern=True))
