@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -204,3 +205,21 @@ def test_terms_kept_between_the_passes_give_the_scores_of_terms_hashed_again(
     assert from_file.table.equals(again.table)
     assert from_file.table.equals(scorer.score(batch()).table)  # the batch is the whole input: an empty prior
     assert from_file.table.column("error").to_pylist()[3] == "empty text"
+
+
+def test_a_terms_file_cut_short_is_an_error_naming_the_array(tmp_path: Path) -> None:
+    from batch.terms_file import load_terms, save_terms
+
+    texts = pa.array(["hello there", "", "third comment"], type=pa.large_string())
+    counts = sp.csr_matrix(np.array([[1.0, 0, 2], [0, 0, 0], [0, 70000.0, 1]]))  # a count too large for uint16
+    path = tmp_path / "terms.bin"
+    save_terms(path, texts, counts)
+    read_texts, read_counts = load_terms(path)
+    assert read_texts.to_pylist() == texts.to_pylist() and (read_counts != counts).nnz == 0
+    save_terms(path, texts, counts)
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(ValueError, match="cut short in counts"):
+        load_terms(path)
+    path.write_bytes(b"something else")
+    with pytest.raises(ValueError, match="not a terms file"):
+        load_terms(path)
