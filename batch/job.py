@@ -196,7 +196,7 @@ def _joined(inputs: pa.Table, scores: pa.Table, schema: pa.Schema) -> pa.Table:
 @contextmanager
 def _scratch_folder() -> Iterator[Path]:
     """Where the first pass leaves each chunk's terms for the second (`batch.terms_file`): a temporary folder
-    (TMPDIR decides where; about 450 bytes per comment not yet scored), removed when the job ends.
+    (TMPDIR decides where; about 350 bytes per comment not yet scored), removed when the job ends.
 
     Not in the output's spool: the spool's disk is for the output, and a disk that fills up must stop the job
     after whole chunks are written, so that --resume keeps them. The folder is named after this process, so

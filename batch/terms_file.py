@@ -3,7 +3,7 @@
 The first pass normalises and hashes every chunk to add up the threads (`batch.threads`); the second needs the
 same texts and counts to score it. Hashing is the costliest step of scoring a comment, so the first pass writes
 them to a scratch file per chunk and the second reads them back instead of doing the work again. That is about
-400 bytes per comment (texts and counts), on disk and never held in memory: a file is removed as soon as it
+350 bytes per comment (texts and counts), on disk and never held in memory: a file is removed as soon as it
 has been read. The numbers read back are the ones written (counts are whole numbers, stored as uint16 when they
 fit), so scores do not depend on whether a chunk's terms came from the file or were hashed again.
 

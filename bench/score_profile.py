@@ -3,7 +3,8 @@
     .venv/bin/python bench/score_profile.py --rows 100000            # needs a dump from bench/score_data.py
 
 CPU time per row (`time.process_time`, so load from other processes on the machine matters less than it does
-for wall time), single process, chunks of 20,000 rows, best of `--repeat` passes. (An earlier version measured
+for wall time), single process set up as a job's scoring processes are (one BLAS thread, freed memory kept),
+chunks of 20,000 rows, best of `--repeat` passes. (An earlier version measured
 prototypes of two core changes with `--core-proposal`; both are in `model/` now.)
 """
 
@@ -43,11 +44,14 @@ def main() -> None:
     from batch.job import BatchPreparer, _joined, dump_schema, output_schema
     from batch.readers.csv_reader import CsvDump
     from batch.scorer import ChunkScorer
+    from batch.workers import keep_freed_memory, one_blas_thread
     from model.bundle import ModelBundle
     from model.cues import spam_cues
     from model.fast.batch_terms import normalize_batch, word_counts
     from moderate.score import load_articles
 
+    keep_freed_memory()  # as a job's scoring processes do
+    one_blas_thread()
     dump_path = args.dump / "comments.csv"
     bundle = ModelBundle.load(args.model)
     features = bundle.pipeline.named_steps["features"]
