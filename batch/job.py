@@ -62,6 +62,9 @@ from model.types import Article
 
 #: What a comment's context is; recorded in the spool, so that a job never resumes one made under another.
 CONTEXT = "thread and parent from the whole input"
+#: How scores are computed and parts written; recorded likewise, so that an output never mixes parts written
+#: by two versions (the scores' last bits, the parts' format). Change it when either changes.
+SPOOL_VERSION = "5: whole thread sums, Arrow IPC parts for Parquet"
 
 #: Share of the progress bar given to the first pass (about a quarter of the work).
 FIRST_PASS_SHARE = 0.25
@@ -133,6 +136,7 @@ def score_dump(
         "model": {"version": bundle.version, "sha256": bundle.metadata.get("model_sha256")},
         "chunk_rows": options.chunk_rows,
         "context": CONTEXT,
+        "spool": SPOOL_VERSION,
         "columns": list(schema.names),
     }
     first_chunk, counts = output.start(job, options.resume)

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-_MAGIC = b"moderate-terms-1\n"
+_MAGIC = b"moderate-terms-1\n".ljust(24, b"\0")  # 24 bytes: the header and every array start 8-aligned
 #: The arrays of a file, in order: name and the types it may have.
 _FIELDS = (("text_offsets", ("int64",)), ("text_data", ("uint8",)), ("indptr", ("int32", "int64")),
            ("indices", ("int32", "int64")), ("counts", ("uint16", "float64")))
@@ -49,6 +49,7 @@ def save_terms(path: Path, texts: pa.Array, counts: sp.csr_matrix) -> None:
         handle.write(header.tobytes())
         for array in arrays:
             handle.write(np.ascontiguousarray(array).data)
+            handle.write(bytes(-array.nbytes % 8))
 
 
 def load_terms(path: Path) -> tuple[pa.Array, sp.csr_matrix]:
@@ -61,12 +62,14 @@ def load_terms(path: Path) -> tuple[pa.Array, sp.csr_matrix]:
     header = np.frombuffer(raw, dtype=_HEADER, count=1, offset=len(_MAGIC))[0]
     arrays = []
     for (name, allowed), length, kind in zip(_FIELDS, header["lengths"], header["types"], strict=True):
+        if not 0 <= int(kind) < len(allowed) or length < 0:
+            raise ValueError(f"{path}: unknown type or length of {name}")
         dtype = np.dtype(allowed[int(kind)])
         end = start + int(length) * dtype.itemsize
         if end > len(raw):
             raise ValueError(f"{path}: cut short in {name}")
         arrays.append(np.frombuffer(raw, dtype=dtype, count=int(length), offset=start))
-        start = end
+        start = end + (-end % 8)
     offsets, data, indptr, indices, values = arrays
     counts = sp.csr_matrix((values.astype(np.float64), indices, indptr),
                            shape=(int(header["rows"]), int(header["columns"])))

@@ -79,7 +79,7 @@ def keep_freed_memory(threshold: int = 64 << 20) -> None:
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
         pa.jemalloc_set_decay_ms(-1)
-    except NotImplementedError:  # a pyarrow built without jemalloc keeps its default
+    except (NotImplementedError, pa.ArrowException):  # a pyarrow built without jemalloc keeps its default
         pass
 
 

@@ -84,7 +84,12 @@ def joined_keys(article_ids: pa.Array, ids: pa.Array) -> pa.Array:
 def link_parents_arrow(article_ids: pa.Array, comment_ids: pa.Array | None, parent_ids: pa.Array) -> ParentLinks:
     """`link_parents` for the large_string columns of a batch of thousands: the same rule, through Arrow's hash
     kernels on joined keys (a batch job links every chunk; through Python lists and pandas that was about
-    1 µs per comment). `index_in` finds the first comment that carries a key, as the rule asks."""
+    1 µs per comment). `index_in` finds the first comment that carries a key, as the rule asks.
+
+    Two differences, both outside what a batch job passes: a comment under a missing (null) article is never
+    linked, and keys joined with KEY_SEPARATOR can collide when an id holds that control character ("a\x1f"
+    + "b" is "a" + "\x1fb"), exactly as they do in `batch.parents`, which finds the parents outside a chunk with
+    the same keys (so the two always agree on which replies are linked inside the chunk)."""
     n = len(parent_ids)
     has_parent = pc.fill_null(pc.not_equal(parent_ids, ""), False).to_numpy(zero_copy_only=False)
     rows = np.full(n, -1, dtype=np.int64)
@@ -92,7 +97,7 @@ def link_parents_arrow(article_ids: pa.Array, comment_ids: pa.Array | None, pare
         return ParentLinks(rows, has_parent)
     wanted = np.flatnonzero(has_parent)
     asked = joined_keys(article_ids, parent_ids).take(pa.array(wanted))
-    found = pc.index_in(asked, value_set=joined_keys(article_ids, comment_ids))
+    found = pc.index_in(asked, value_set=joined_keys(article_ids, comment_ids), skip_nulls=True)
     rows[wanted] = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
     rows[rows == np.arange(n)] = -1  # a comment is never its own parent
     return ParentLinks(rows, has_parent)

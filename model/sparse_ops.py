@@ -11,7 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs  # Y += A·X for CSR A, dense X and Y
+
+try:  # scipy's own kernel for Y += A·X (CSR A, dense X and Y), called on slices without building a matrix
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # private, so a SciPy may move it: the same kernel through the public operator, slower
+    _csr_matvecs = None
 
 
 def row_ids(matrix: sp.csr_matrix) -> np.ndarray:
@@ -155,8 +159,12 @@ def _dots_buffered(
                 right = rights[j]
                 span = slice(right.indptr[target], right.indptr[target + 1])
                 buffer[right.indices[span], column] = right.data[span] if weighted[j] else 1.0
-            _csr_matvecs(end - start, width, len(chosen), row_starts, indices[first:last], values[first:last],
-                         buffer.ravel(), results[start:end].ravel())
+            if _csr_matvecs is not None:  # both raveled arrays are C-contiguous: views, written in place
+                _csr_matvecs(end - start, width, len(chosen), row_starts, indices[first:last],
+                             values[first:last], buffer.ravel(), results[start:end].ravel())
+            else:
+                block = sp.csr_matrix((values[first:last], indices[first:last], row_starts), shape=(end - start, width))
+                results[start:end] = block @ buffer
             for column, j in enumerate(chosen):
                 buffer[rights[j].indices[rights[j].indptr[target] : rights[j].indptr[target + 1]], column] = 0.0
     for chosen, _, _, results in parts:

@@ -203,7 +203,7 @@ def test_terms_kept_between_the_passes_give_the_scores_of_terms_hashed_again(
     from_file = scorer.score(batch(threads=threads, saved_terms=kept))
     assert not kept.exists()  # read once, then removed
     assert from_file.table.equals(again.table)
-    assert from_file.table.equals(scorer.score(batch()).table)  # the batch is the whole input: an empty prior
+    assert from_file.table.equals(scorer.score(batch()).table)  # the batch is the whole input
     assert from_file.table.column("error").to_pylist()[3] == "empty text"
 
 

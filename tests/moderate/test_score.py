@@ -302,6 +302,37 @@ def test_a_spool_joins_the_same_file_whether_or_not_the_job_stopped_between_chun
         assert not out.with_name(out.name + ".partial").exists()
 
 
+def test_resume_refuses_a_spool_written_by_another_version(tmp_path: Path, articles_csv: Path,
+                                                           tiny_bundle_dir: Path) -> None:
+    """An output never mixes parts of two versions (their scores' last bits, their parts' format)."""
+    from batch.job import JobOptions, score_dump
+    from batch.output import SpoolOutput
+    from batch.readers import open_dump
+    from moderate.score import load_articles
+
+    class Interrupted(SpoolOutput):
+        def write(self, index: int, table: pa.Table, counts: object) -> None:
+            if index == 1:
+                raise KeyboardInterrupt
+            super().write(index, table, counts)  # type: ignore[arg-type]
+
+    source = tmp_path / "comments.csv"
+    comments(copies=3).to_csv(source, index=False)
+    out = tmp_path / "out.parquet"
+    articles, fingerprint = load_articles(articles_csv)
+    with pytest.raises(KeyboardInterrupt):
+        score_dump(open_dump(source), Interrupted(out, "parquet"), model_path=tiny_bundle_dir, articles=articles,
+                   articles_fingerprint=fingerprint, options=JobOptions(chunk_rows=10))
+    job_file = out.with_name(out.name + ".partial") / "job.json"
+    job = json.loads(job_file.read_text(encoding="utf-8"))
+    del job["spool"]  # as the versions before the spool's version was recorded wrote it
+    job_file.write_text(json.dumps(job), encoding="utf-8")
+    result = score(source, "--articles", articles_csv, "-o", out, "--model", tiny_bundle_dir, "--chunk-rows", "10",
+                   "--resume")
+    assert result.exit_code == 1
+    assert "it was written with a different spool" in result.stderr
+
+
 def test_resume_refuses_a_spool_from_another_input(tmp_path: Path, articles_csv: Path, tiny_bundle_dir: Path) -> None:
     source = tmp_path / "comments.csv"
     comments().to_csv(source, index=False)
