@@ -106,9 +106,9 @@ def curve(key: str, data: LabeledData, corpus: LabeledData, default: ModelBundle
                                     comments=site.reset_index(drop=True), source=key)
             bundle, share, _ = fit_candidate(corpus, site_data, config, fallback=default.thresholds)
             retrained = bundle.metadata["retrained"]
-            share = (f"{share} (each decision x{retrained['site_weight']}"
-                     + ("; spam head on the decisions alone)" if retrained["spam_head"] == "the site's decisions"
-                        else ")"))
+            alone = [f"{head} head on the decisions alone" for head in ("spam", "topic")
+                     if retrained.get(f"{head}_head") == "the site's decisions"]
+            share = f"{share} (each decision x{retrained['site_weight']}" + "".join(f"; {a}" for a in alone) + ")"
         scores = bundle.score_frame(later_data.model_frame())
         ours, auc = positive_f1(key, bundle.labels, y, scores), positive_auc(key, bundle.labels, y, scores)
         naive = naive_f1(key, comments.iloc[:n], later) if n else None

@@ -76,18 +76,22 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.tol = tol
 
-    def fit(self, X: Any, y: Any, spam_rows: Any = None) -> SpamThenTopicClassifier:
+    def fit(self, X: Any, y: Any, spam_rows: Any = None, topic_rows: Any = None) -> SpamThenTopicClassifier:
         """Fit the heads the labels call for; columns no comment uses get weight zero without being fitted.
 
         `spam_rows` (a boolean mask; None: every row) limits the rows the spam head learns from: a retrain on a
         site's decisions may learn the site's spam from its own moderators alone while the topic head keeps our
         corpus (a site that never marks a comment off topic cannot teach that head; `training.retrain`).
+        `topic_rows` does the same for the topic head (its rows are the non-spam ones among them): a site whose
+        moderators mark off-topic comments can teach its own notion of off topic.
         """
         matrix = sp.csr_matrix(X)
         labels = np.asarray(y).astype(str)
         for_spam = np.ones(len(labels), dtype=bool) if spam_rows is None else np.asarray(spam_rows, dtype=bool)
-        if for_spam.shape != labels.shape:
-            raise ValueError(f"spam_rows has {for_spam.size} entries for {labels.size} rows")
+        for_topic = np.ones(len(labels), dtype=bool) if topic_rows is None else np.asarray(topic_rows, dtype=bool)
+        for name, mask in (("spam_rows", for_spam), ("topic_rows", for_topic)):
+            if mask.shape != labels.shape:
+                raise ValueError(f"{name} has {mask.size} entries for {labels.size} rows")
         self.classes_ = np.unique(labels)
         if len(self.classes_) < 2:
             raise ValueError(f"SpamThenTopicClassifier needs at least two labels, got {list(self.classes_)}")
@@ -112,7 +116,9 @@ class SpamThenTopicClassifier(ClassifierMixin, BaseEstimator):
             coef.append(_full_width(weights, own, n_columns))
             intercept.append(bias)
         if TOPIC_HEAD in heads:
-            keep = ~is_spam
+            keep = ~is_spam & for_topic
+            if len(np.unique(labels[keep] == ON_TOPIC)) < 2:
+                raise ValueError("the rows given to the topic head need both on-topic and off-topic comments")
             read = np.setdiff1d(used, np.asarray(self.topic_ignores, dtype=np.int64))
             weights, bias = self._fit_head(matrix[keep][:, read], labels[keep] == ON_TOPIC, self.C)
             coef.append(_full_width(weights, read, n_columns))

@@ -134,7 +134,8 @@ def _markdown(report: dict[str, object]) -> str:
     for label, value in candidate["per_label_f1"].items():
         lines.append(f"| {label} F1 | {value} | {current['per_label_f1'].get(label)} |")
     lines += ["", f"Share of our corpus kept: {report['corpus_share']}; the spam head learns from "
-              f"{report['spam_head_learns_from']} (inner validation macro-F1 per mix of corpus and decisions: "
+              f"{report['spam_head_learns_from']}, the topic head from {report['topic_head_learns_from']} "
+              f"(inner validation macro-F1 per mix of corpus and decisions: "
               f"{report['inner_validation_macro_f1']}).", f"Counts: {report['counts']}.",
               f"Decisions left out (article unknown): {report['left_out_without_article']}.", ""]
     return "\n".join(lines)

@@ -13,7 +13,12 @@ the spam head learns from the site's decisions alone: spam is a property of the 
 best told by its own moderators (YouTube, 200 decisions: spam F1 0.931 with the spam head on them alone against
 0.892-0.911 mixed with any share of the corpus, docs/learning_curve.md; with 40 inner decisions several mixes
 often tie, and ties go to the site's spam head, see CHOICES), while the topic head still needs our corpus on a
-site that never marks a comment off topic.
+site that never marks a comment off topic. Once the decisions hold MIN_SITE_SPAM off-topic and on-topic
+comments, a topic head on the site's decisions alone is tried as well (the spam head then keeps a quarter of
+our corpus): QatarLiving at 500 decisions, where the inner validation chose it, 0.609 -> 0.645 off-topic F1
+on the later answers (ROC AUC 0.785 -> 0.770: more of them flagged, ranked a little worse); at 200 it was
+not chosen, and forced it gave 0.404 against 0.463; YouTube (no off-topic decisions) and One Million Posts
+(not chosen) unchanged (docs/learning_curve.md).
 
 What the inner validation is not used for: moving each head's operating point. A logit shift per head chosen on
 the same 40 decisions (or matched to the decisions' label shares) moved the later QatarLiving F1 from 0.44-0.48
@@ -38,7 +43,7 @@ from sklearn.metrics import f1_score
 
 from model.actions import Thresholds, decide_actions
 from model.bundle import ModelBundle
-from model.labels import ON_TOPIC, REJECT, SPAM, ordered_labels
+from model.labels import OFF_TOPIC, ON_TOPIC, REJECT, SPAM, ordered_labels
 from training.config import TrainingConfig
 from training.data import LabeledData
 from training.evaluate import fit_pipeline, training_rows
@@ -51,19 +56,22 @@ class Mix(NamedTuple):
     share: float  # share of our corpus's articles kept; 0 is the site's decisions alone
     weight: int  # each site decision's rows repeated this many times
     site_spam: bool = False  # the spam head learns from the site's decisions alone
+    site_topic: bool = False  # the topic head learns from the site's decisions alone
 
     @property
     def key(self) -> str:
-        return f"{self.share} x{self.weight}" + (", spam head on the site's decisions" if self.site_spam else "")
+        return (f"{self.share} x{self.weight}" + (", spam head on the site's decisions" if self.site_spam else "")
+                + (", topic head on the site's decisions" if self.site_topic else ""))
 
 
 #: The mixes tried, in order of preference: on a tie in the inner validation the earlier one wins. Share 0 is tried
 #: only once the decisions hold every label; a spam head on the site's decisions only once they hold MIN_SITE_SPAM
-#: spam and MIN_SITE_SPAM other comments. Those come first: on 40 inner-validation decisions several mixes often
+#: spam and MIN_SITE_SPAM other comments; a topic head on them only once they hold MIN_SITE_SPAM off-topic and
+#: MIN_SITE_SPAM on-topic comments. Those come first: on 40 inner-validation decisions several mixes often
 #: score the same, and a spam head learned from the site's own moderators is the one that does not carry our
 #: corpus's spam style (docs/learning_curve.md: YouTube at 200 decisions, 0.905 with the corpus's spam head, 0.931
 #: with the site's).
-CHOICES = (Mix(0.25, 8, site_spam=True), Mix(1.0, 2, site_spam=True),
+CHOICES = (Mix(0.25, 8, site_spam=True), Mix(1.0, 2, site_spam=True), Mix(0.25, 1, site_topic=True),
            Mix(0.0, 1), Mix(0.05, 8), Mix(0.25, 2), Mix(0.25, 8), Mix(1.0, 2), Mix(1.0, 8))
 MIN_SITE_SPAM = 20
 #: Fewer held-out decisions than this cannot tell two models apart: the guard refuses to judge.
@@ -104,6 +112,7 @@ class RetrainResult:
     def report(self) -> dict[str, Any]:
         return {"promote": self.promote, "reason": self.reason, "corpus_share": self.corpus_share,
                 "spam_head_learns_from": self.candidate.metadata["retrained"]["spam_head"],
+                "topic_head_learns_from": self.candidate.metadata["retrained"]["topic_head"],
                 "inner_validation_macro_f1": self.choice, "counts": self.counts,
                 "candidate": {"version": self.candidate.version, **self.candidate_figures.to_dict()},
                 "current": self.current_figures.to_dict()}
@@ -162,13 +171,14 @@ def fit_candidate(corpus: LabeledData, site: LabeledData, config: TrainingConfig
                                            reject_precision=config.reject_precision,
                                            approve_precision=config.approve_precision)
     pipeline = _fit(corpus, site, chosen, config, labels)
-    if pipeline is None and chosen.site_spam:  # the inner split's part had enough spam, the whole may not: never
-        chosen = chosen._replace(site_spam=False)
+    if pipeline is None and (chosen.site_spam or chosen.site_topic):  # the inner part had enough, the whole may
+        chosen = chosen._replace(site_spam=False, site_topic=False)  # not: never
         pipeline = _fit(corpus, site, chosen, config, labels)
     if pipeline is None:
         raise NotEnoughDecisions("the corpus and the decisions together hold fewer than two labels")
     metadata = {"retrained": {"corpus_share": chosen.share, "site_weight": chosen.weight,
                               "spam_head": "the site's decisions" if chosen.site_spam else "corpus and decisions",
+                              "topic_head": "the site's decisions" if chosen.site_topic else "corpus and decisions",
                               "site_decisions": len(site.comments),
                               "inner_validation_macro_f1": choice,
                               "thresholds": "chosen on the inner validation" if thresholds is not fallback
@@ -227,6 +237,10 @@ def _fit(corpus: LabeledData, site: LabeledData, mix: Mix, config: TrainingConfi
         spam = int((site.comments["label"] == SPAM).sum())
         if min(spam, len(site.comments) - spam) < MIN_SITE_SPAM:
             return None
+    if mix.site_topic:
+        off = int((site.comments["label"] == OFF_TOPIC).sum())
+        if min(off, int((site.comments["label"] == ON_TOPIC).sum())) < MIN_SITE_SPAM:
+            return None
     parts = [(site, True)] * mix.weight
     if mix.share > 0:
         chosen = _corpus_articles(corpus, mix.share, config.random_state)
@@ -241,7 +255,8 @@ def _fit(corpus: LabeledData, site: LabeledData, mix: Mix, config: TrainingConfi
     articles = pd.concat([part.articles for part, _ in parts], ignore_index=True).drop_duplicates("article_id")
     fit_frame, fit_y = training_rows(frame, frame["label"], articles, config, labels)  # copies keep FROM_SITE
     from_site = fit_frame.pop(FROM_SITE).to_numpy(dtype=bool)
-    return fit_pipeline(fit_frame, fit_y, config, spam_rows=from_site if mix.site_spam else None)
+    return fit_pipeline(fit_frame, fit_y, config, spam_rows=from_site if mix.site_spam else None,
+                        topic_rows=from_site if mix.site_topic else None)
 
 
 FROM_SITE = "_from_site"  # a column of the training rows: the row is one of the site's decisions

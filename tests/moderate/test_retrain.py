@@ -104,16 +104,18 @@ def test_a_missing_database_or_model_is_named(tmp_path: Path, served: Path, tiny
     assert "no-model" in result.output
 
 
-def test_a_spam_head_on_the_sites_own_decisions_is_tried_once_they_hold_enough_spam(
+def test_heads_on_the_sites_own_decisions_are_tried_once_they_hold_enough_of_each_label(
         tmp_path: Path, served: Path, tiny_corpus_dir: Path) -> None:
     few, many = tmp_path / "few.sqlite3", tmp_path / "many.sqlite3"
-    record_site(few, served, copies=3)  # 24 spam decisions: fewer than 20 left once two splits held some out
-    record_site(many, served, copies=8)
+    record_site(few, served, copies=3)  # 24 spam and 24 off-topic decisions: fewer than 20 once two splits held
+    record_site(many, served, copies=8)  # some out
     tried = {}
     for name, database in (("few", few), ("many", many)):
         assert retrain(database, served, tmp_path / name, tiny_corpus_dir).exit_code == 0
         report = json.loads((tmp_path / name / "retrain.json").read_text(encoding="utf-8"))
-        assert report["spam_head_learns_from"] in {"the site's decisions", "corpus and decisions"}
-        tried[name] = any("spam head on the site" in key for key in report["inner_validation_macro_f1"])
-        assert report["spam_head_learns_from"] in (tmp_path / name / "retrain.md").read_text(encoding="utf-8")
-    assert tried == {"few": False, "many": True}
+        written = (tmp_path / name / "retrain.md").read_text(encoding="utf-8")
+        for head in ("spam", "topic"):
+            assert report[f"{head}_head_learns_from"] in {"the site's decisions", "corpus and decisions"}
+            assert f"the {head} head" in written
+            tried[name, head] = any(f"{head} head on the site" in key for key in report["inner_validation_macro_f1"])
+    assert tried == {("few", "spam"): False, ("few", "topic"): False, ("many", "spam"): True, ("many", "topic"): True}
