@@ -326,7 +326,8 @@ class CommentContextFeatures(TransformerMixin, BaseEstimator):
         # The article's title, body and words (a pattern: only whether a term is there counts), and the whole
         # thread when it is given and grouped like the articles: one pass over the comments for all of them.
         rights = [batch.titles, batch.bodies, batch.titles + batch.bodies]
-        whole = batch.thread_sums is not None and batch.thread_groups is batch.article_rows
+        whole = batch.thread_sums is not None and (batch.thread_groups is batch.article_rows
+                                                   or np.array_equal(batch.thread_groups, batch.article_rows))
         if whole:
             rights.append(batch.thread_sums)
         products = rowwise_dots(comments, rights, rows, shared=(2,))

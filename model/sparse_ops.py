@@ -45,8 +45,9 @@ def rowwise_dots(
     For the rights whose position is in `shared`, out[i] counts the stored entries of left[i] that the right
     row also stores (the product of the two patterns) instead. A comment is compared with its article's title,
     body and thread, or with its parent for a product and for the shared words: the sorting, grouping and
-    searching are the same for all of them, so they are done once. Each result equals `rowwise_dot`'s to the
-    last bit (the products of a row are added in the same order).
+    searching are the same for all of them, so they are done once. The three ways below (sorted-key search,
+    rows paired with their partners, dense buffers per target) give the same result to the last bit: the
+    products of a row are added in the same order (tests/model/test_sparse_ops.py).
     """
     n = left.shape[0]
     out = [np.zeros(n, dtype=np.float64) for _ in rights]
@@ -105,20 +106,20 @@ def _dots_paired(
         return False
     pairs_left = left[valid]
     smallest_left = float(np.abs(pairs_left.data).min()) if pairs_left.nnz else 0.0
-    products: dict[int, tuple[sp.csr_matrix, bool]] = {}  # per distinct matrix: products, none dropped as 0
+    # per distinct matrix: its partner rows, their products, and whether no product underflowed to 0 (and
+    # was dropped, so that the products' entries are the shared terms)
+    products: dict[int, tuple[sp.csr_matrix, sp.csr_matrix, bool]] = {}
     for j in live:
         if id(rights[j]) not in products:
             partner = rights[j][targets[valid]]
             partner.sum_duplicates()  # canonical: sorted, so the merge keeps the column order
             smallest = smallest_left * (float(np.abs(partner.data).min()) if partner.nnz else 0.0)
-            products[id(rights[j])] = (pairs_left.multiply(partner).tocsr(), smallest > 0.0)
-        product, complete = products[id(rights[j])]
+            products[id(rights[j])] = (partner, pairs_left.multiply(partner).tocsr(), smallest > 0.0)
+        partner, product, complete = products[id(rights[j])]
         if weighted[j]:
             out[j][valid] = np.bincount(row_ids(product), weights=product.data, minlength=len(valid))
-        elif complete:  # no product underflowed to 0 (and was dropped): its entries are the shared terms
-            out[j][valid] = np.diff(product.indptr)
         else:
-            pattern = binarized(pairs_left).multiply(binarized(rights[j][targets[valid]])).tocsr()
+            pattern = product if complete else binarized(pairs_left).multiply(binarized(partner)).tocsr()
             out[j][valid] = np.diff(pattern.indptr)
     return True
 
@@ -155,18 +156,19 @@ def _dots_buffered(
         first, last = indptr[start], indptr[end]
         row_starts = indptr[start : end + 1] - first
         for chosen, buffer, values, results in parts:
+            columns = [rights[j].indices[rights[j].indptr[target] : rights[j].indptr[target + 1]] for j in chosen]
             for column, j in enumerate(chosen):
                 right = rights[j]
-                span = slice(right.indptr[target], right.indptr[target + 1])
-                buffer[right.indices[span], column] = right.data[span] if weighted[j] else 1.0
+                buffer[columns[column], column] = (
+                    right.data[right.indptr[target] : right.indptr[target + 1]] if weighted[j] else 1.0)
             if _csr_matvecs is not None:  # both raveled arrays are C-contiguous: views, written in place
                 _csr_matvecs(end - start, width, len(chosen), row_starts, indices[first:last],
                              values[first:last], buffer.ravel(), results[start:end].ravel())
             else:
                 block = sp.csr_matrix((values[first:last], indices[first:last], row_starts), shape=(end - start, width))
                 results[start:end] = block @ buffer
-            for column, j in enumerate(chosen):
-                buffer[rights[j].indices[rights[j].indptr[target] : rights[j].indptr[target + 1]], column] = 0.0
+            for column, used in enumerate(columns):
+                buffer[used, column] = 0.0
     for chosen, _, _, results in parts:
         for column, j in enumerate(chosen):
             out[j][order] = results[:, column]

@@ -13,7 +13,7 @@ the spam head learns from the site's decisions alone: spam is a property of the 
 best told by its own moderators (YouTube, 200 decisions: spam F1 0.931 with the spam head on them alone against
 0.892-0.911 mixed with any share of the corpus, docs/learning_curve.md; with 40 inner decisions several mixes
 often tie, and ties go to the site's spam head, see CHOICES), while the topic head still needs our corpus on a
-site that never marks a comment off topic. Once the decisions hold MIN_SITE_SPAM off-topic and on-topic
+site that never marks a comment off topic. Once the decisions hold MIN_SITE_LABEL off-topic and on-topic
 comments, a topic head on the site's decisions alone is tried as well (the spam head then keeps a quarter of
 our corpus): QatarLiving at 500 decisions, where the inner validation chose it, 0.609 -> 0.645 off-topic F1
 on the later answers (ROC AUC 0.785 -> 0.770: more of them flagged, ranked a little worse); at 200 it was
@@ -65,15 +65,15 @@ class Mix(NamedTuple):
 
 
 #: The mixes tried, in order of preference: on a tie in the inner validation the earlier one wins. Share 0 is tried
-#: only once the decisions hold every label; a spam head on the site's decisions only once they hold MIN_SITE_SPAM
-#: spam and MIN_SITE_SPAM other comments; a topic head on them only once they hold MIN_SITE_SPAM off-topic and
-#: MIN_SITE_SPAM on-topic comments. Those come first: on 40 inner-validation decisions several mixes often
+#: only once the decisions hold every label; a spam head on the site's decisions only once they hold MIN_SITE_LABEL
+#: spam and MIN_SITE_LABEL other comments; a topic head on them only once they hold MIN_SITE_LABEL off-topic and
+#: MIN_SITE_LABEL on-topic comments. Those come first: on 40 inner-validation decisions several mixes often
 #: score the same, and a spam head learned from the site's own moderators is the one that does not carry our
 #: corpus's spam style (docs/learning_curve.md: YouTube at 200 decisions, 0.905 with the corpus's spam head, 0.931
 #: with the site's).
 CHOICES = (Mix(0.25, 8, site_spam=True), Mix(1.0, 2, site_spam=True), Mix(0.25, 1, site_topic=True),
            Mix(0.0, 1), Mix(0.05, 8), Mix(0.25, 2), Mix(0.25, 8), Mix(1.0, 2), Mix(1.0, 8))
-MIN_SITE_SPAM = 20
+MIN_SITE_LABEL = 20  # decisions of each label a head learned from the site's decisions alone needs
 #: Fewer held-out decisions than this cannot tell two models apart: the guard refuses to judge.
 MIN_HOLDOUT = 20
 #: Decisions needed in the inner validation before thresholds are chosen from it (else the served model's).
@@ -235,11 +235,11 @@ def _fit(corpus: LabeledData, site: LabeledData, mix: Mix, config: TrainingConfi
     `mix.weight` times; None when that leaves fewer than two labels, or too little spam for a site spam head."""
     if mix.site_spam:
         spam = int((site.comments["label"] == SPAM).sum())
-        if min(spam, len(site.comments) - spam) < MIN_SITE_SPAM:
+        if min(spam, len(site.comments) - spam) < MIN_SITE_LABEL:
             return None
     if mix.site_topic:
         off = int((site.comments["label"] == OFF_TOPIC).sum())
-        if min(off, int((site.comments["label"] == ON_TOPIC).sum())) < MIN_SITE_SPAM:
+        if min(off, int((site.comments["label"] == ON_TOPIC).sum())) < MIN_SITE_LABEL:
             return None
     parts = [(site, True)] * mix.weight
     if mix.share > 0:
