@@ -99,6 +99,7 @@ def transfer(bundle: ModelBundle, corpus: LabeledData, sets: dict[str, LabeledDa
         if progress:
             progress(f"transfer {key}: {metric} {ours_m['f1']:.3f} (baseline {base_m['f1']:.3f})")
     details["headline"] = headline
+    details["corpus spam share"] = round(float((corpus_frame["label"] == SPAM).mean()), 4)
     calibration = bundle.metadata.get("validation", {}).get("calibration")
     if calibration:
         details["corpus calibration (grouped out-of-fold)"] = calibration
