@@ -15,10 +15,10 @@ best told by its own moderators (YouTube, 200 decisions: spam F1 0.931 with the 
 often tie, and ties go to the site's spam head, see CHOICES), while the topic head still needs our corpus on a
 site that never marks a comment off topic. Once the decisions hold MIN_SITE_LABEL off-topic and on-topic
 comments, a topic head on the site's decisions alone is tried as well (the spam head then keeps a quarter of
-our corpus): QatarLiving at 500 decisions, where the inner validation chose it, 0.609 -> 0.645 off-topic F1
-on the later answers (ROC AUC 0.785 -> 0.770: more of them flagged, ranked a little worse); at 200 it was
-not chosen, and forced it gave 0.404 against 0.463; YouTube (no off-topic decisions) and One Million Posts
-(not chosen) unchanged (docs/learning_curve.md).
+our corpus): on the corpus of the third round the inner validation chose it for QatarLiving at 500 decisions,
+0.609 -> 0.645 off-topic F1 on the later answers (ROC AUC 0.785 -> 0.770: more of them flagged, ranked a little
+worse); at 200 it was not chosen, and forced it gave 0.404 against 0.463. On the fourth round's corpus it is
+chosen only for One Million Posts at 1,000 (docs/learning_curve.md has each run's choices).
 
 What the inner validation is not used for: moving each head's operating point. A logit shift per head chosen on
 the same 40 decisions (or matched to the decisions' label shares) moved the later QatarLiving F1 from 0.44-0.48
