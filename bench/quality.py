@@ -267,10 +267,10 @@ How the figures compare:
   (computed, not assumed)."""
 
 TRANSFER_NOTES = """\
-Calibration on a real set depends on its share of each label: a model calibrated on our corpus ({spam_share:.0%} spam) says
-"0.3 spam" about a comment that is spam 30% of the time *at our corpus's prior*; on YouTube, where about half of
-the comments are spam, the same comment is spam far more often, so ECE there measures the prior shift as much
-as the model. F1 at the model's decision is the figure that suffers most from that shift."""
+Calibration on a real set depends on its share of each label: a model calibrated on our corpus ({spam_share:.0%}
+spam) says "0.3 spam" about a comment that is spam 30% of the time *at our corpus's prior*; on YouTube, where about
+half of the comments are spam, the same comment is spam far more often, so ECE there measures the prior shift as
+much as the model. F1 at the model's decision is the figure that suffers most from that shift."""
 
 NOTES_ON_TARGETS = """\
 Targets (issue 5): One Million Posts off-topic F1 above 0.3128, aiming at 0.35; YouTube spam F1 0.965 (10-fold) and
