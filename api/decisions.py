@@ -213,7 +213,7 @@ def _decision_row(db: sqlite3.Connection, index: int, decision: NewDecision, lab
         text = decision.text if decision.text is not None else classified[0]
         parent_id = decision.parent_id if decision.parent_id is not None else classified[1]
         model = tuple(classified[2:6])
-    parent_text = _parent_text(db, article_id, parent_id) if parent_id else None
+    parent_text = _parent_text(db, article_id, parent_id) if parent_id and article_id is not None else None
     return (article_id, decision.comment_id, decision.label, decision.moderator, decision.source, now, text,
             parent_id, parent_text, *model)
 

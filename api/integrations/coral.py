@@ -172,10 +172,10 @@ def phase_answer(verdict: Verdict, opinion: str | None, *, approve: bool) -> Res
 # -- webhooks ----------------------------------------------------------------------------------------------------
 class WebhookData(BaseModel):
     model_config = _LOOSE
-    commentID: str | None = Field(None, max_length=1000)
-    storyID: str | None = Field(None, max_length=1000)
-    status: str | None = Field(None, max_length=64)
-    queue: str | None = Field(None, max_length=64)
+    commentID: str | None = Field(default=None, max_length=1000)
+    storyID: str | None = Field(default=None, max_length=1000)
+    status: str | None = Field(default=None, max_length=64)
+    queue: str | None = Field(default=None, max_length=64)
 
 
 class WebhookEvent(BaseModel):
@@ -184,7 +184,7 @@ class WebhookEvent(BaseModel):
     model_config = _LOOSE
     id: str | None = Field(None, max_length=1000)
     type: str = Field(min_length=1, max_length=100)
-    data: WebhookData = Field(default_factory=WebhookData)
+    data: WebhookData = Field(default_factory=lambda: WebhookData())
 
 
 class WebhookReceipt(BaseModel):

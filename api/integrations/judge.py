@@ -104,16 +104,15 @@ class Judge:
         if subject.article_id is None:
             context, parent_id, remember, comment_id = self._blank_context(model), None, False, "comment"
         else:
-            context = service.cached_context(model, subject.article_id, subject.title, subject.body)
-            if context is None:
-                context = await run_in_threadpool(service.build_context, model, subject.article_id,
-                                                  subject.title, subject.body)
+            cached = service.cached_context(model, subject.article_id, subject.title, subject.body)
+            context = cached if cached is not None else await run_in_threadpool(
+                service.build_context, model, subject.article_id, subject.title, subject.body)
             parent_id = await _known_parent(service, model, context, subject.parent_id)
             remember, comment_id = subject.remember, comment_key(subject.article_id, subject.text)
         whole = service.classify(model, context, [Comment(comment_id, subject.text, parent_id)], remember)
         if spans:
             parts = [Comment(f"span{i}", subject.text[begin:end]) for i, (begin, end) in enumerate(spans)]
-            answers = await asyncio.gather(whole, service.classify(model, context, parts, False))
+            answers = list(await asyncio.gather(whole, service.classify(model, context, parts, False)))
         else:
             answers = [await whole]
         result = json.loads(answers[0])["results"][0]

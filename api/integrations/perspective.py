@@ -267,17 +267,17 @@ def perspective_router(settings: Settings, judge: Judge) -> APIRouter:
     async def analyze(body: analyze_request, request: Request) -> Response:  # type: ignore[valid-type]
         """Perspective's AnalyzeComment: SPAM, OFF_TOPIC and ON_TOPIC scores of one comment."""
         service = get_service(request)
-        request: Any = body
+        payload: Any = body  # built per settings, so typed loosely
         labels = list(service.require_model().bundle.labels)
-        subject = _subject(service, request, remember=not request.doNotStore)
-        names = list(request.requestedAttributes)
+        subject = _subject(service, payload, remember=not payload.doNotStore)
+        names = list(payload.requestedAttributes)
         _check_attributes(names, labels, subject.article_id is not None)
-        for name, wanted in request.requestedAttributes.items():
+        for name, wanted in payload.requestedAttributes.items():
             if wanted.scoreType not in (None, "PROBABILITY"):
                 raise PerspectiveError(400, f"requestedAttributes.{name}.scoreType: only PROBABILITY is supported.")
         spans: list[tuple[int, int]] = []
-        if request.spanAnnotations:
-            if request.comment.type not in (None, "PLAIN_TEXT"):
+        if payload.spanAnnotations:
+            if payload.comment.type not in (None, "PLAIN_TEXT"):
                 raise PerspectiveError(400, "spanAnnotations needs comment.type PLAIN_TEXT: spans are positions "
                                             "in comment.text.")
             spans = sentences(subject.text)[:service.settings.max_comments]
@@ -286,7 +286,7 @@ def perspective_router(settings: Settings, judge: Judge) -> APIRouter:
         service.metrics.integration_events.labels("perspective", "analyze", "shadow" if shadow else "scored").inc()
         scores: dict[str, Any] = {}
         for name in [] if shadow else names:
-            label, floor = ATTRIBUTES[name], request.requestedAttributes[name].scoreThreshold or 0.0
+            label, floor = ATTRIBUTES[name], payload.requestedAttributes[name].scoreThreshold or 0.0
             entry: dict[str, Any] = {}
             if verdict.scores[label] >= floor:
                 entry["summaryScore"] = {"value": verdict.scores[label], "type": "PROBABILITY"}
@@ -297,9 +297,9 @@ def perspective_router(settings: Settings, judge: Judge) -> APIRouter:
                                        if part[label] >= floor]
             if entry.get("summaryScore") or entry.get("spanScores"):
                 scores[name] = entry
-        answer: dict[str, Any] = {"attributeScores": scores, "languages": request.languages or ["en"]}
-        if request.clientToken is not None:
-            answer["clientToken"] = request.clientToken
+        answer: dict[str, Any] = {"attributeScores": scores, "languages": payload.languages or ["en"]}
+        if payload.clientToken is not None:
+            answer["clientToken"] = payload.clientToken
         return JSONResponse(answer)
 
     @router.post("/v1alpha1/comments:suggestscore", response_model=SuggestResponse, responses=errors,
@@ -307,10 +307,10 @@ def perspective_router(settings: Settings, judge: Judge) -> APIRouter:
     async def suggestscore(body: suggest_request, request: Request) -> Response:  # type: ignore[valid-type]
         """Perspective's SuggestCommentScore: the score a moderator says is right, stored as their decision."""
         service = get_service(request)
-        request: Any = body
+        payload: Any = body  # built per settings, so typed loosely
         labels = list(service.require_model().bundle.labels)
-        subject = _subject(service, request, remember=True)
-        suggested = {name: score.summaryScore.value for name, score in request.attributeScores.items()}
+        subject = _subject(service, payload, remember=True)
+        suggested = {name: score.summaryScore.value for name, score in payload.attributeScores.items()}
         _check_attributes(list(suggested), labels, True)
         if subject.article_id is None:
             raise PerspectiveError(400, "The comment's article is not known, so the suggestion cannot be stored: "
@@ -324,6 +324,6 @@ def perspective_router(settings: Settings, judge: Judge) -> APIRouter:
         except DecisionError as error:
             raise PerspectiveError(404 if error.status == 404 else 400, error.detail) from error
         service.metrics.integration_events.labels("perspective", "suggestscore", "decision stored").inc()
-        return JSONResponse({} if request.clientToken is None else {"clientToken": request.clientToken})
+        return JSONResponse({} if payload.clientToken is None else {"clientToken": payload.clientToken})
 
     return router
