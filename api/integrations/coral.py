@@ -182,7 +182,7 @@ class WebhookEvent(BaseModel):
     """One Coral webhook delivery: `data` depends on `type`."""
 
     model_config = _LOOSE
-    id: str | None = Field(None, max_length=1000)
+    id: str | None = Field(default=None, max_length=1000)
     type: str = Field(min_length=1, max_length=100)
     data: WebhookData = Field(default_factory=lambda: WebhookData())
 
